@@ -1,0 +1,93 @@
+"""The command line: a run, its JSON, and one-sentence errors with exit status 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from fedutils.cli import build_parser, config_from_args, main
+
+
+def test_run_writes_per_round_json(tmp_path, capsys):
+    out = tmp_path / "out.json"
+    status = main(["run", "--preset", "smoke", "--seed", "0", "--rounds", "2", "--json", str(out), "--quiet"])
+    assert status == 0
+    rows = json.loads(out.read_text())
+    assert [r["round"] for r in rows] == [1, 2]
+    for row in rows:
+        assert {"round", "val_accuracy", "val_loss", "target_confidence", "target_predicted"} <= set(row)
+        assert 0 <= row["val_accuracy"] <= 1 and len(row["agents"]) == 10
+    printed = capsys.readouterr().out
+    assert "2 rounds, final validation accuracy" in printed and "computed in" in printed
+    assert main(["run", "--preset", "smoke", "--rounds", "2", "--quiet"]) == 0
+    assert "read from the cache" in capsys.readouterr().out
+
+
+def test_options_map_onto_the_config():
+    args = build_parser().parse_args(
+        ["run", "--preset", "fast", "--k", "20", "--C", "0.5", "--epochs", "2", "--batch-size", "25",
+         "--target", "5454:7", "--target", "3846:6", "--stop-accuracy", "none", "--rounds", "7",
+         "--batch-order", "shuffled", "--no-agent-eval"]
+    )
+    config = config_from_args(args)
+    assert (config.num_agents, config.participation, config.local_epochs, config.batch_size) == (20, 0.5, 2.0, 25)
+    assert [str(t) for t in config.targets] == ["5454:7", "3846:6"]
+    assert config.stop_accuracy is None and config.max_rounds == 7
+    assert config.batch_order.value == "shuffled" and not config.evaluate_agents
+
+
+def _exit_status(argv: list[str]) -> int:
+    """main()'s status, whether it returns it or argparse exits with it."""
+    try:
+        return main(argv)
+    except SystemExit as exit_info:
+        return exit_info.code
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "--preset", "nope"], "unknown preset 'nope'"),
+        (["run", "--k", "0"], "k (num_agents) must be an integer"),
+        (["run", "--C", "1.5"], "C (participation) must be in (0, 1]"),
+        (["run", "--C", "0"], "C (participation) must be in (0, 1]"),
+        (["run", "--target", "10000:7"], "target index 10000 is outside the test set"),
+        (["run", "--target", "5454:5", "--preset", "smoke"], "must differ from its true class"),
+        (["run", "--target", "abc"], "INDEX:CLASS"),
+        (["run", "--stop-accuracy", "high"], "expected a fraction"),
+        (["run", "--device", "tpu"], "device must be"),
+    ],
+)
+def test_bad_input_is_one_sentence_and_exit_status_2(argv, message, capsys):
+    assert _exit_status(argv) == 2
+    error = capsys.readouterr().err
+    assert message in error and "Traceback" not in error
+    assert len(error.strip().splitlines()) == 1
+
+
+def test_missing_dataset_from_a_real_process(tmp_path):
+    completed = subprocess.run(
+        [sys.executable, "-m", "fedutils", "run", "--preset", "smoke", "--no-cache", "--no-download",
+         "--data-root", str(tmp_path)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert completed.returncode == 2
+    assert "Fashion-MNIST was not found" in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_help_explains_every_option(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for option in ["--preset", "--seed", "--rounds", "--k", "--C", "--epochs", "--batch-size", "--target",
+                   "--device", "--no-cache", "--json", "examples:"]:
+        assert option in text
+
+
+def test_presets_command_lists_them(capsys):
+    assert main(["presets"]) == 0
+    assert "paper:" in capsys.readouterr().out

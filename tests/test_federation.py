@@ -1,0 +1,116 @@
+"""The round loop: FedAvg's global step, agent sampling, stopping, determinism (on real data)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from fedutils.config import ExperimentConfig
+from fedutils.evaluator import Evaluator
+from fedutils.experiment import initial_parameters, prepare, run_experiment
+from fedutils.federation import run_federation, select_agents
+from fedutils.models import build_model
+from fedutils.presets import preset
+
+
+class FixedUpdateAgent:
+    """An agent whose update is a fixed vector, to check what the server does with updates."""
+
+    is_malicious = False
+
+    def __init__(self, agent_id: int, update: torch.Tensor) -> None:
+        self.agent_id = agent_id
+        self.update = update
+        self.calls: list[int] = []
+
+    def compute_update(self, global_params: torch.Tensor, round_index: int) -> torch.Tensor:
+        self.calls.append(round_index)
+        return self.update.clone()
+
+
+@pytest.fixture(scope="module")
+def small_setup():
+    config = preset("smoke", num_agents=4, max_rounds=3)
+    setup = prepare(config, download=False)
+    evaluator = Evaluator(build_model(config.model), setup.validation, setup.targets)
+    return config, setup, evaluator
+
+
+def _fixed_agents(config: ExperimentConfig, size: int) -> list[FixedUpdateAgent]:
+    generator = torch.Generator().manual_seed(1)
+    return [FixedUpdateAgent(i, 0.01 * torch.randn(size, generator=generator)) for i in range(config.num_agents)]
+
+
+def test_global_step_is_the_weighted_sum_of_updates(small_setup):
+    config, setup, evaluator = small_setup
+    config = config.replace(max_rounds=1)
+    start = initial_parameters(config, 10)
+    agents = _fixed_agents(config, len(start))
+    result = run_federation(config, agents, evaluator, start, progress=False)
+    expected = start + sum(a.update for a in agents) / config.num_agents  # alpha_i = 1/k
+    assert torch.allclose(result.final_params, expected, atol=1e-7)
+    (record,) = result.records
+    for agent, agent_record in zip(agents, record.agents):
+        assert agent_record.update_norm == pytest.approx(agent.update.norm().item())
+        assert agent_record.val_accuracy == pytest.approx(evaluator.accuracy(start + agent.update))
+
+
+def test_partial_participation_samples_k_c_agents_with_weights_one_over_k(small_setup):
+    config, setup, evaluator = small_setup
+    config = config.replace(num_agents=10, participation=0.3, max_rounds=6)
+    start = initial_parameters(config, 10)
+    agents = _fixed_agents(config, len(start))
+    result = run_federation(config, agents, evaluator, start, progress=False)
+    selections = [tuple(a.agent_id for a in r.agents) for r in result.records]
+    assert all(len(s) == 3 for s in selections) and len(set(selections)) > 1
+    expected = start + sum(agents[i].update for s in selections for i in s) / 10  # weights stay 1/k, sum to C
+    assert torch.allclose(result.final_params, expected, atol=1e-6)
+    assert sum(len(a.calls) for a in agents) == 18
+
+
+def test_selection_is_all_agents_when_c_is_one():
+    assert select_agents(5, 5, np.random.default_rng(0)) == [0, 1, 2, 3, 4]
+    assert len(set(select_agents(100, 10, np.random.default_rng(0)))) == 10
+
+
+def test_stops_at_the_stopping_accuracy(small_setup):
+    config, setup, evaluator = small_setup
+    start = initial_parameters(config, 10)
+    result = run_federation(
+        config.replace(stop_accuracy=0.01, max_rounds=5), _fixed_agents(config, len(start)), evaluator, start,
+        progress=False,
+    )
+    assert result.rounds == 1
+
+
+def test_agents_must_be_given_in_id_order(small_setup):
+    config, setup, evaluator = small_setup
+    start = initial_parameters(config, 10)
+    agents = _fixed_agents(config, len(start))[::-1]
+    with pytest.raises(ValueError, match="ids 0"):
+        run_federation(config, agents, evaluator, start, progress=False)
+
+
+def _without_timing(result):
+    return [dataclasses.replace(r, seconds=0.0) for r in result.records]
+
+
+def test_same_seed_same_records_and_different_seed_different_records():
+    config = preset("smoke")
+    first = run_experiment(config, cache=False, progress=False, download=False)
+    again = run_experiment(config, cache=False, progress=False, download=False)
+    other = run_experiment(config.replace(seed=1), cache=False, progress=False, download=False)
+    assert _without_timing(first) == _without_timing(again)
+    assert torch.equal(first.final_params, again.final_params)
+    assert _without_timing(first) != _without_timing(other)
+
+
+def test_benign_federation_learns_on_real_data():
+    result = run_experiment(preset("smoke", max_rounds=3), cache=False, progress=False, download=False)
+    accuracies = [r.val_accuracy for r in result.records]
+    assert accuracies[-1] > 0.5 and accuracies[-1] > accuracies[0]
+    benign = [a.val_accuracy for r in result.records for a in r.agents]
+    assert all(a > 0.2 for a in benign)
