@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+import pandas as pd
+
 from fedutils.data import fashion_mnist
 from fedutils.data.targets import PAPER_TARGET, Target, check_target
 from fedutils.errors import ConfigError
-from fedutils.models import ModelName
+from fedutils.models import ModelName, build_model, count_parameters
 from fedutils.training import BatchOrder
 
 
@@ -172,6 +174,34 @@ class ExperimentConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExperimentConfig:
         return cls(**{**data, "targets": tuple(Target(*t) for t in data.get("targets", [PAPER_TARGET]))})
+
+
+def settings_table(configs: dict[str, ExperimentConfig]) -> pd.DataFrame:
+    """The settings that define a federated run, one column per configuration (for side-by-side tables)."""
+    def describe(config: ExperimentConfig) -> dict[str, str]:
+        split = (
+            f"IID shards, RandomState({config.partition_seed}) permutation"
+            if config.partition is PartitionScheme.IID
+            else f"Dirichlet(α = {config.dirichlet_alpha:g}), seed {config.partition_seed}"
+        )
+        stop = "none" if config.stop_accuracy is None else f"{100 * config.stop_accuracy:g} %"
+        return {
+            "model": f"{config.model.value} ({count_parameters(build_model(config.model)):,} parameters)",
+            "agents k, fraction per round C": f"{config.num_agents}, {config.participation:g}",
+            "aggregation": f"FedAvg, α_i = 1/k = {config.aggregation_weight:g}",
+            "data split": split,
+            "samples per agent": "whole shard" if config.samples_per_agent is None else str(config.samples_per_agent),
+            "local training": (
+                f"E = {config.local_epochs:g}, B = {config.batch_size}, fresh Adam lr {config.learning_rate:g}, "
+                f"{config.batch_order.value} batches"
+            ),
+            "stop at validation accuracy": stop,
+            "max rounds T": str(config.max_rounds),
+            "targets": ", ".join(str(t) for t in config.targets),
+            "seed": str(config.seed),
+        }
+
+    return pd.DataFrame({name: describe(config) for name, config in configs.items()})
 
 
 def option_names() -> list[str]:

@@ -3,10 +3,12 @@
 * ``paper`` — exactly the paper's Fashion-MNIST setting (SPEC §A, §4): model A,
   10 agents × 6,000 IID samples, E = 5, B = 50, Adam 1e-3, sequential
   batches, stop at 91 % validation accuracy or after T = 40 rounds.
-* ``fast`` — the same experiment shape (10 agents, the same split and target,
-  FedAvg weights 1/k, fresh Adam 1e-3, B = 50, sequential batches) made
-  CPU-friendly with a cheaper CNN and one local epoch; the book's default
-  on a CPU.
+* ``fast`` — the paper's setting with a cheaper CNN
+  (:class:`~fedutils.models.FastCNN`): the same 10 agents, split, target,
+  FedAvg weights 1/k and local training (E = 5, B = 50, fresh Adam 1e-3,
+  sequential batches). It stops at 90 % validation accuracy, which it reaches
+  in about six rounds (the paper's 91 % is near this network's ceiling).
+  The book's default on a CPU.
 * ``smoke`` — the ``fast`` shape on a few hundred examples for two rounds,
   for tests.
 """
@@ -21,12 +23,7 @@ from fedutils.models import ModelName
 
 PAPER = ExperimentConfig()
 
-FAST = ExperimentConfig(
-    model=ModelName.FAST_CNN,
-    local_epochs=1,
-    stop_accuracy=0.90,
-    max_rounds=40,
-)
+FAST = ExperimentConfig(model=ModelName.FAST_CNN, stop_accuracy=0.90)
 
 SMOKE = FAST.replace(samples_per_agent=200, validation_samples=500, max_rounds=2, stop_accuracy=None)
 

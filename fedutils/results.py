@@ -139,6 +139,17 @@ class RunResult:
         """Wall-clock time of all rounds (of the original computation, for cached runs)."""
         return sum(r.seconds for r in self.records)
 
+    def summary(self) -> dict[str, Any]:
+        """Headline numbers: rounds run, final accuracy, rounds to the stopping accuracy, time per round."""
+        stop = self.config.get("stop_accuracy")
+        return {
+            "rounds run": self.rounds,
+            "final validation accuracy": self.final_accuracy,
+            "rounds to stop accuracy": None if stop is None else self.rounds_to_accuracy(stop),
+            "seconds per round": self.seconds / self.rounds,
+            "seconds in all": self.seconds,
+        }
+
     def rounds_to_accuracy(self, accuracy: float) -> int | None:
         """The first round whose global validation accuracy is at least ``accuracy``, else ``None``."""
         return next((r.round for r in self.records if r.val_accuracy >= accuracy), None)
@@ -165,6 +176,24 @@ class RunResult:
     def write_json(self, path: str | Path) -> None:
         """Write the per-round records (a JSON list) to ``path``."""
         Path(path).write_text(json.dumps(self.to_records(), indent=1))
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Configuration and records together: enough to rebuild the result without its final model."""
+        return {"fedutils_version": __version__, "config": self.config, "records": self.to_records()}
+
+    @classmethod
+    def from_json_dict(cls, data: dict[str, Any], final_params: torch.Tensor | None = None) -> RunResult:
+        records = [RoundRecord.from_dict(r) for r in data["records"]]
+        return cls(data["config"], records, final_params)
+
+    @classmethod
+    def read(cls, path: str | Path) -> RunResult:
+        """A result saved with :meth:`save` (e.g. a recorded reference run)."""
+        return cls.from_json_dict(json.loads(Path(path).read_text()))
+
+    def save(self, path: str | Path) -> None:
+        """Save configuration and records (not the final model) as JSON."""
+        Path(path).write_text(json.dumps(self.to_json_dict(), indent=1))
 
 
 def config_hash(config_dict: dict[str, Any]) -> str:
@@ -200,8 +229,9 @@ class ResultCache:
             return None
         params_path = folder / PARAMS_FILE
         params = torch.load(params_path, weights_only=True) if params_path.exists() else None
-        records = [RoundRecord.from_dict(r) for r in stored["records"]]
-        return RunResult(config_dict, records, params, from_cache=True)
+        result = RunResult.from_json_dict(stored, params)
+        result.from_cache = True
+        return result
 
     def save(self, result: RunResult) -> Path:
         """Store ``result`` (atomically per file); returns its folder."""
@@ -209,7 +239,7 @@ class ResultCache:
         folder.mkdir(parents=True, exist_ok=True)
         if result.final_params is not None:
             _atomic_write(folder / PARAMS_FILE, lambda p: torch.save(result.final_params, p))
-        payload = json.dumps({"config": result.config, "records": result.to_records()})
+        payload = json.dumps(result.to_json_dict())
         _atomic_write(folder / RESULT_FILE, lambda p: p.write_text(payload))
         return folder
 

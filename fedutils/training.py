@@ -19,8 +19,9 @@ from torch import nn
 from fedutils.data.dataset import LabelledData
 from fedutils.data.targets import TargetSet
 
-EVAL_BATCH_SIZE = 1000
-"""Batch size for inference; any value gives the same numbers up to float rounding."""
+EVAL_BATCH_SIZE = 100
+"""Batch size for inference, as in the authors' evaluation. Any value gives the same numbers up
+to float rounding; on a CPU, 100 was as fast as or faster than larger batches (cache-sized)."""
 
 
 class BatchOrder(str, Enum):

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Set up this machine (see setup.sh), then build the book with every chapter executed into
+# _build/html, and report how long each chapter took. Chapters whose code did not change since
+# the last build are not executed again (jupyter-cache); finished federated runs are reused from
+# _build/fedutils-cache. Add --all to rebuild every page.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+cd "$ROOT"
+export FEDUTILS_CACHE="${FEDUTILS_CACHE:-$ROOT/_build/fedutils-cache}"
+started=$(date +%s)
+status=0
+"$VENV/bin/jupyter-book" build "$ROOT" -W -n --keep-going "$@" || status=$?
+"$VENV/bin/python" "$ROOT/scripts/execution_times.py" "$ROOT/_build/.jupyter_cache" || true
+echo "book: built in $(( $(date +%s) - started )) s; open $ROOT/_build/html/index.html"
+if [ "$status" != 0 ]; then
+  echo "book: the build failed; tracebacks of failed chapters are in $ROOT/_build/html/reports/" >&2
+  cat "$ROOT"/_build/html/reports/*.err.log 2>/dev/null >&2 || true
+fi
+exit "$status"

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Prepare this machine to build or test the book; sourced by book.sh and test.sh.
+#  1. Fashion-MNIST from Debian's dataset-fashion-mnist package where apt-get exists
+#     (elsewhere fedutils downloads it with torchvision on first use);
+#  2. a virtual environment in .venv (or $FEDUTILS_VENV) with requirements.txt and fedutils[test].
+# Safe to run again: it only installs what changed.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${FEDUTILS_VENV:-$ROOT/.venv}"
+PYTHON="${PYTHON:-python3}"
+DEBIAN_DATA=/usr/share/datasets/fashion-mnist
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi
+}
+
+apt_install() {
+  command -v apt-get >/dev/null || return 1
+  as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+}
+
+if [ ! -d "$DEBIAN_DATA" ]; then
+  echo "setup: installing Fashion-MNIST (Debian package dataset-fashion-mnist)"
+  apt_install dataset-fashion-mnist \
+    || echo "setup: no Debian package here; fedutils will download Fashion-MNIST when first needed"
+fi
+
+if ! "$PYTHON" -c "import ensurepip, venv" 2>/dev/null; then
+  echo "setup: installing python3-venv"
+  apt_install python3-venv
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "setup: creating the virtual environment $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+
+stamp="$VENV/.fedutils-requirements"
+wanted="$(cat "$ROOT/requirements.txt" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+  echo "setup: installing the requirements (the first time takes a few minutes: PyTorch is large)"
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip
+  "$VENV/bin/python" -m pip install --quiet -r "$ROOT/requirements.txt" -e "$ROOT[test]"
+  echo "$wanted" > "$stamp"
+fi

@@ -1,0 +1,29 @@
+"""The book builds with warnings as errors (execution off: the smoke tests run the chapters)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_book_builds_without_warnings(tmp_path):
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    config["execute"]["execute_notebooks"] = "off"
+    config_path = tmp_path / "_config.yml"
+    config_path.write_text(yaml.safe_dump(config))
+    jupyter_book = Path(sys.executable).parent / "jupyter-book"
+    command = [str(jupyter_book if jupyter_book.exists() else shutil.which("jupyter-book")), "build", str(ROOT)]
+    command += ["--config", str(config_path), "--path-output", str(tmp_path / "out"), "-W", "-n", "--keep-going"]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+    html = tmp_path / "out" / "_build" / "html"
+    chapter = (html / "chapters" / "01_fedavg.html").read_text()
+    assert "colab.research.google.com/github/adversarial-lens/adversarial-lens" in chapter
+    assert "Federated learning and FedAvg" in chapter
+    assert (html / "appendix" / "references.html").exists()
