@@ -29,26 +29,20 @@ class ModelName(str, Enum):
         return self.value
 
 
-class ModelA(nn.Module):
-    """The paper's Fashion-MNIST CNN, "model A" (SPEC §3.1): 3,382,346 parameters.
+class ConvClassifier(nn.Module):
+    """Convolutional ``features``, flattened, then dense 128 → ReLU → dropout → dense (logits).
 
-    conv 5×5×64 → ReLU → conv 5×5×64 → ReLU → dropout 0.25 → dense 128 → ReLU
-    → dropout 0.5 → dense 10 (logits). Stride 1, 'valid' padding, no pooling.
+    The shape shared by the image networks here; the flatten is the only
+    operation in ``forward`` that is not a module.
     """
 
-    def __init__(self, num_classes: int = 10) -> None:
+    def __init__(self, features: nn.Sequential, num_features: int, dropout: float, num_classes: int) -> None:
         super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(1, 64, kernel_size=5),
-            nn.ReLU(),
-            nn.Conv2d(64, 64, kernel_size=5),
-            nn.ReLU(),
-            nn.Dropout(0.25),
-        )
+        self.features = features
         self.classifier = nn.Sequential(
-            nn.Linear(64 * 20 * 20, 128),
+            nn.Linear(num_features, 128),
             nn.ReLU(),
-            nn.Dropout(0.5),
+            nn.Dropout(dropout),
             nn.Linear(128, num_classes),
         )
 
@@ -56,7 +50,25 @@ class ModelA(nn.Module):
         return self.classifier(self.features(x).flatten(1))
 
 
-class FastCNN(nn.Module):
+class ModelA(ConvClassifier):
+    """The paper's Fashion-MNIST CNN, "model A" (SPEC §3.1): 3,382,346 parameters.
+
+    conv 5×5×64 → ReLU → conv 5×5×64 → ReLU → dropout 0.25 → dense 128 → ReLU
+    → dropout 0.5 → dense 10 (logits). Stride 1, 'valid' padding, no pooling.
+    """
+
+    def __init__(self, num_classes: int = 10) -> None:
+        features = nn.Sequential(
+            nn.Conv2d(1, 64, kernel_size=5),
+            nn.ReLU(),
+            nn.Conv2d(64, 64, kernel_size=5),
+            nn.ReLU(),
+            nn.Dropout(0.25),
+        )
+        super().__init__(features, num_features=64 * 20 * 20, dropout=0.5, num_classes=num_classes)
+
+
+class FastCNN(ConvClassifier):
     """A CPU-friendly CNN for the ``fast`` preset (not in the paper): 207,178 parameters.
 
     conv 5×5×16 stride 2 → ReLU → conv 3×3×32 stride 2 → ReLU → dense 128 →
@@ -68,22 +80,13 @@ class FastCNN(nn.Module):
     """
 
     def __init__(self, num_classes: int = 10) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
+        features = nn.Sequential(
             nn.Conv2d(1, 16, kernel_size=5, stride=2, padding=2),
             nn.ReLU(),
             nn.Conv2d(16, 32, kernel_size=3, stride=2, padding=1),
             nn.ReLU(),
         )
-        self.classifier = nn.Sequential(
-            nn.Linear(32 * 7 * 7, 128),
-            nn.ReLU(),
-            nn.Dropout(0.25),
-            nn.Linear(128, num_classes),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x).flatten(1))
+        super().__init__(features, num_features=32 * 7 * 7, dropout=0.25, num_classes=num_classes)
 
 
 _ARCHITECTURES: dict[ModelName, type[nn.Module]] = {

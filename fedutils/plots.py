@@ -42,6 +42,15 @@ def _axes(ax: Axes | None) -> tuple[Figure, Axes]:
         return plt.subplots()
 
 
+def _label_per_round(ax: Axes, ylabel: str, title: str) -> None:
+    """Axis labels, integer round ticks and the legend of a per-round plot."""
+    ax.set_xlabel("round t")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend()
+
+
 def class_counts_per_agent(counts: np.ndarray, class_names: Sequence[str], ax: Axes | None = None) -> Figure:
     """Heat map of how many examples of each class every agent holds.
 
@@ -78,11 +87,7 @@ def validation_accuracy(
         ax.plot(frame.index, 100 * frame["val_accuracy"], marker="o", label=label)
     if stop_accuracy is not None:
         ax.axhline(100 * stop_accuracy, color="grey", linestyle="--", label=f"stop at {100 * stop_accuracy:g} %")
-    ax.set_xlabel("round t")
-    ax.set_ylabel("validation accuracy (%)")
-    ax.set_title("Global model after each round")
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.legend()
+    _label_per_round(ax, "validation accuracy (%)", "Global model after each round")
     return fig
 
 
@@ -96,11 +101,7 @@ def agent_accuracies(run: RunResult, ax: Axes | None = None) -> Figure:
         ax.scatter(group["round"], 100 * group["val_accuracy"], marker=marker, alpha=0.6, label=label)
     frame = run.to_frame()
     ax.plot(frame.index, 100 * frame["val_accuracy"], color="black", marker="o", label="global model w_G")
-    ax.set_xlabel("round t")
-    ax.set_ylabel("validation accuracy (%)")
-    ax.set_title("Each agent's update applied alone vs the aggregate")
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.legend()
+    _label_per_round(ax, "validation accuracy (%)", "Each agent's update applied alone vs the aggregate")
     return fig
 
 
