@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from fedutils.progress import progress_bar
 
 from fedutils.agents import Agent
 from fedutils.aggregators import fedavg
@@ -55,16 +55,12 @@ def run_federation(
     sampling = numpy_rng(config.seed, Stream.AGENT_SAMPLING)
     global_params = initial_params.clone()
     records: list[RoundRecord] = []
-    rounds = tqdm(range(1, config.max_rounds + 1), desc="rounds", unit="round", disable=not progress)
+    rounds = progress_bar(range(1, config.max_rounds + 1), desc="rounds", unit="round", disable=not progress)
     for round_index in rounds:
         started = time.perf_counter()
         selected = select_agents(config.num_agents, config.agents_per_round, sampling)
-        updates = torch.stack(
-            [
-                agents[i].compute_update(global_params, round_index)
-                for i in tqdm(selected, desc=f"round {round_index}", unit="agent", leave=False, disable=not progress)
-            ]
-        )
+        agent_bar = progress_bar(selected, desc=f"round {round_index}", unit="agent", leave=False, disable=not progress)
+        updates = torch.stack([agents[i].compute_update(global_params, round_index) for i in agent_bar])
         weights = torch.full((len(selected),), config.aggregation_weight, device=updates.device)
         agent_records = tuple(
             AgentRecord(

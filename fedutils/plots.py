@@ -27,7 +27,7 @@ STYLE = {
     "legend.frameon": False,
     "font.size": 10,
 }
-"""The book's Matplotlib settings; applied with :func:`use_book_style`."""
+"""The book's Matplotlib settings; chapters apply them once with :func:`use_book_style`."""
 
 
 def use_book_style() -> None:
@@ -38,8 +38,7 @@ def use_book_style() -> None:
 def _axes(ax: Axes | None) -> tuple[Figure, Axes]:
     if ax is not None:
         return ax.figure, ax
-    with plt.rc_context(STYLE):
-        return plt.subplots()
+    return plt.subplots()
 
 
 def _label_per_round(ax: Axes, ylabel: str, title: str) -> None:
@@ -64,7 +63,10 @@ def class_counts_per_agent(counts: np.ndarray, class_names: Sequence[str], ax: A
     ax.set_xticks(range(counts.shape[0]))
     ax.set_yticks(range(counts.shape[1]), [f"{i} {name}" for i, name in enumerate(class_names)])
     ax.set_xlabel("agent")
-    ax.set_title(f"Training examples per class and agent ({counts.sum(1).min():,}–{counts.sum(1).max():,} per agent)")
+    ax.set_ylabel("class")
+    sizes = counts.sum(1)
+    size_range = f"{sizes.min():,}" if sizes.min() == sizes.max() else f"{sizes.min():,}–{sizes.max():,}"
+    ax.set_title(f"Training examples per class and agent ({size_range} per agent)")
     fig.colorbar(image, ax=ax, label="examples")
     for agent in range(counts.shape[0]):
         for label in range(counts.shape[1]):
@@ -108,8 +110,7 @@ def agent_accuracies(run: RunResult, ax: Axes | None = None) -> Figure:
 def target_examples(targets: TargetSet, class_names: Sequence[str]) -> Figure:
     """The adversary's target images, titled with true → target class."""
     count = len(targets)
-    with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, count, figsize=(1.8 * count, 2.2), squeeze=False)
+    fig, axes = plt.subplots(1, count, figsize=(1.8 * count, 2.2), squeeze=False)
     for ax, target, image, true_class in zip(axes[0], targets.targets, targets.x.cpu(), targets.true_classes):
         ax.imshow(image.squeeze(0), cmap="gray_r", vmin=0, vmax=1)
         ax.set_title(f"test #{target.index}\n{class_names[int(true_class)]} → {class_names[target.target_class]}")

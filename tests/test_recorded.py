@@ -1,0 +1,34 @@
+"""Recorded runs shipped with the package."""
+
+from __future__ import annotations
+
+import pytest
+
+from fedutils.config import ExperimentConfig
+from fedutils.errors import ConfigError
+from fedutils.presets import preset
+from fedutils.recorded import available, provenance, recorded_run
+
+
+def test_the_paper_fedavg_run_is_recorded_with_its_provenance():
+    assert "fedavg_paper_seed0" in available()
+    run = recorded_run("fedavg_paper_seed0")
+    assert ExperimentConfig.from_dict(run.config) == preset("paper", seed=0)
+    assert run.rounds >= 1 and all(0 < r.val_accuracy <= 1 for r in run.records)
+    assert [r.round for r in run.records] == list(range(1, run.rounds + 1))
+    made = provenance("fedavg_paper_seed0")
+    assert {"command", "machine", "date", "torch"} <= set(made)
+
+
+def test_unknown_recorded_run():
+    with pytest.raises(ConfigError, match="no recorded run named 'nope'; available: "):
+        recorded_run("nope")
+
+
+def test_save_and_read_round_trip(tmp_path):
+    from fedutils.experiment import run_experiment
+
+    result = run_experiment(preset("smoke", max_rounds=1), cache=False, progress=False, download=False)
+    result.save(tmp_path / "run.json")
+    again = type(result).read(tmp_path / "run.json")
+    assert again.records == result.records and again.config == result.config
