@@ -121,7 +121,7 @@ class ExperimentConfig:
             raise ConfigError(f"E (local_epochs) must be positive, got {self.local_epochs}.")
         _require_int(self.batch_size, "B (batch_size)", 1, None)
         shard = self.samples_per_agent or train_size // self.num_agents
-        if self.partition is PartitionScheme.IID and self.batch_size > shard:
+        if (self.partition is PartitionScheme.IID or self.samples_per_agent) and self.batch_size > shard:
             raise ConfigError(
                 f"B (batch_size) = {self.batch_size} is larger than each agent's {shard} samples; "
                 "use a smaller batch size or fewer agents."
@@ -137,6 +137,8 @@ class ExperimentConfig:
             _require_int(self.samples_per_agent, "samples_per_agent", 1, train_size // self.num_agents)
         if self.validation_samples is not None:
             _require_int(self.validation_samples, "validation_samples", 1, test_size)
+        _require_int(self.seed, "seed", 0, None)
+        _require_int(self.partition_seed, "partition_seed", 0, None)
         if not self.targets:
             raise ConfigError("targets must contain at least one INDEX:CLASS pair.")
         for target in self.targets:

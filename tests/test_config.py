@@ -44,6 +44,9 @@ def test_defaults_are_the_papers_setting():
         ({"samples_per_agent": 0}, "samples_per_agent must be an integer between 1 and 6000"),
         ({"validation_samples": 20_000}, "validation_samples must be an integer between 1 and 10000"),
         ({"dirichlet_alpha": 0.0}, "dirichlet_alpha must be positive"),
+        ({"seed": -1}, "seed must be an integer at least 0, got -1"),
+        ({"partition_seed": "777"}, "partition_seed must be an integer"),
+        ({"samples_per_agent": 20}, r"B \(batch_size\) = 50 is larger than each agent's 20 samples"),
     ],
 )
 def test_bad_values_get_one_sentence_naming_the_option(changes, message):
