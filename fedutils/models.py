@@ -75,8 +75,8 @@ class FastCNN(ConvClassifier):
     ReLU → dropout 0.25 → dense 10. Strided convolutions instead of pooling
     keep it cheap on a CPU: about 90 times fewer multiply-adds per image than
     model A. With the paper's local training (E = 5, B = 50, Adam 1e-3) and
-    10 agents it reaches 90 % validation accuracy in about six rounds, as
-    model A reaches 91 % in the paper.
+    10 agents it reaches 90 % validation accuracy in 6–8 rounds, as model A
+    reaches 91 % in about 6 in the paper.
     """
 
     def __init__(self, num_classes: int = 10) -> None:
