@@ -1,0 +1,225 @@
+"""The command line: ``python -m fedutils run …`` and ``python -m fedutils presets``.
+
+Every option maps onto a field of :class:`~fedutils.config.ExperimentConfig`
+or an argument of :func:`~fedutils.experiment.run_experiment`, so the command
+line and the chapters run exactly the same code. Mistakes in the input get
+one sentence on standard error and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from fedutils.config import ExperimentConfig, PartitionScheme
+from fedutils.data.targets import Target
+from fedutils.errors import FedutilsError
+from fedutils.experiment import run_experiment
+from fedutils.models import ModelName
+from fedutils.presets import PRESETS, preset
+from fedutils.training import BatchOrder
+
+PROG = "python -m fedutils"
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+NO_EARLY_STOP = "none"
+
+RUN_DESCRIPTION = """\
+Run federated learning with FedAvg (Bhagoji et al. 2019, §2): in each round
+the server sends the global model w_G to k·C agents, each trains locally for
+E epochs with a fresh Adam and returns its update δ_i, and the server adds
+Σ α_i δ_i with α_i = 1/k. After each round the global model is evaluated on
+the validation set (the test set, as in the paper), on the target example(s),
+and each agent's w_G + δ_i is evaluated too.
+
+Start from a preset and change what you need; a finished run is cached by
+its configuration, so running the same command again is instant."""
+
+RUN_EPILOG = """\
+examples:
+  python -m fedutils run --preset fast --seed 0 --json out.json
+  python -m fedutils run --preset paper --rounds 10            # the paper's setting (slow on a CPU)
+  python -m fedutils run --preset fast --k 20 --C 0.5 --target 5454:7 --target 3846:6
+  python -m fedutils presets                                    # what each preset sets
+
+the JSON file is a list with one object per round: round, val_accuracy,
+val_loss, target_confidence, target_predicted (for the first target),
+targets_hit, seconds, targets (all targets) and agents (per agent: id,
+update_norm, val_accuracy of w_G + δ_i)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, not a usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    parser = _Parser(
+        prog=PROG,
+        description="Reproduce 'Analyzing Federated Learning through an Adversarial Lens' (ICML 2019).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    run = commands.add_parser(
+        "run",
+        help="run a federated experiment and print (and optionally save) its per-round results",
+        description=RUN_DESCRIPTION,
+        epilog=RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_run_options(run)
+    commands.add_parser("presets", help="list the named presets and the options they set")
+    return parser
+
+
+def _add_run_options(run: argparse.ArgumentParser) -> None:
+    experiment = run.add_argument_group("experiment (change the preset)")
+    experiment.add_argument(
+        "--preset", default="fast", help=f"starting configuration: {', '.join(PRESETS)} (default: fast)"
+    )
+    experiment.add_argument("--seed", type=int, help="seed for initialisation, sampling, batches and dropout")
+    experiment.add_argument("--rounds", type=int, metavar="T", help="maximum number of rounds T")
+    experiment.add_argument(
+        "--stop-accuracy",
+        type=_optional_fraction,
+        metavar="ACC",
+        help="stop once validation accuracy reaches ACC (a fraction, e.g. 0.91), or 'none' to run all T rounds",
+    )
+    experiment.add_argument("--k", type=int, help="number of agents k")
+    experiment.add_argument("--C", type=float, help="fraction of agents selected each round, in (0, 1]")
+    experiment.add_argument("--epochs", type=float, metavar="E", help="local epochs E per round")
+    experiment.add_argument("--batch-size", type=int, metavar="B", help="local batch size B")
+    experiment.add_argument("--lr", type=float, help="Adam learning rate for local training")
+    experiment.add_argument(
+        "--batch-order", choices=[o.value for o in BatchOrder], help="the authors' fixed sequential order, or shuffled"
+    )
+    experiment.add_argument("--model", choices=[m.value for m in ModelName], help="the network")
+    experiment.add_argument(
+        "--partition", choices=[p.value for p in PartitionScheme], help="IID shards (the paper) or Dirichlet"
+    )
+    experiment.add_argument("--alpha", type=float, help="Dirichlet concentration α (with --partition dirichlet)")
+    experiment.add_argument(
+        "--target",
+        action="append",
+        type=_target,
+        metavar="INDEX:CLASS",
+        help="test example INDEX the attacker wants classified as CLASS; repeat for several (default 5454:7)",
+    )
+    experiment.add_argument(
+        "--samples-per-agent", type=int, metavar="N", help="use only the first N samples of each shard"
+    )
+    experiment.add_argument(
+        "--no-agent-eval", action="store_true", help="skip evaluating every w_G + δ_i (faster, fewer records)"
+    )
+    machine = run.add_argument_group("machine and files (do not change results)")
+    machine.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or cuda:N")
+    machine.add_argument(
+        "--data-root", metavar="DIR", help="folder with the dataset files (default: $FEDUTILS_DATA, Debian, cache)"
+    )
+    machine.add_argument("--no-download", action="store_true", help="never download a missing dataset")
+    machine.add_argument("--json", metavar="PATH", help="write the per-round records to PATH as JSON")
+    machine.add_argument("--no-cache", action="store_true", help="neither reuse nor store a cached run")
+    machine.add_argument("--cache-dir", metavar="DIR", help="run cache folder (default: $FEDUTILS_CACHE or ~/.cache)")
+    machine.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+_OPTION_TO_FIELD = {
+    "seed": "seed",
+    "rounds": "max_rounds",
+    "k": "num_agents",
+    "C": "participation",
+    "epochs": "local_epochs",
+    "batch_size": "batch_size",
+    "lr": "learning_rate",
+    "batch_order": "batch_order",
+    "model": "model",
+    "partition": "partition",
+    "alpha": "dirichlet_alpha",
+    "samples_per_agent": "samples_per_agent",
+}
+
+
+def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
+    """The experiment the parsed options describe: the preset with the given options changed."""
+    changes: dict[str, Any] = {
+        field: getattr(args, option) for option, field in _OPTION_TO_FIELD.items() if getattr(args, option) is not None
+    }
+    if args.stop_accuracy is not None:
+        changes["stop_accuracy"] = None if args.stop_accuracy == NO_EARLY_STOP else args.stop_accuracy
+    if args.target:
+        changes["targets"] = tuple(args.target)
+    if args.no_agent_eval:
+        changes["evaluate_agents"] = False
+    return preset(args.preset, **changes)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "presets":
+            _print_presets()
+        else:
+            _run(args)
+    except FedutilsError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def _run(args: argparse.Namespace) -> None:
+    config = config_from_args(args)
+    started = time.perf_counter()
+    result = run_experiment(
+        config,
+        data_root=args.data_root,
+        download=not args.no_download,
+        device=args.device,
+        cache=not args.no_cache,
+        cache_dir=args.cache_dir,
+        progress=not args.quiet,
+    )
+    table = result.to_frame()[["val_accuracy", "val_loss", "target_confidence", "target_predicted", "seconds"]]
+    print(table.to_string(float_format=lambda v: f"{v:.4f}"))
+    source = "read from the cache" if result.from_cache else f"computed in {time.perf_counter() - started:.1f} s"
+    print(f"{result.rounds} rounds, final validation accuracy {result.final_accuracy:.4f} ({source}).")
+    if args.json:
+        result.write_json(args.json)
+        print(f"Per-round records written to {args.json}.")
+
+
+def _print_presets() -> None:
+    for name, config in PRESETS.items():
+        print(f"{name}:")
+        for key, value in config.to_dict().items():
+            print(f"  {key:<20} {value}")
+
+
+def _target(text: str) -> Target:
+    try:
+        return Target.parse(text)
+    except FedutilsError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _optional_fraction(text: str) -> float | str:
+    """A fraction, or :data:`NO_EARLY_STOP`."""
+    if text.lower() == NO_EARLY_STOP:
+        return NO_EARLY_STOP
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction such as 0.91 or 'none', got {text!r}") from None
+
+
+def console_main() -> None:
+    """The ``fedutils`` console script."""
+    sys.exit(main())

@@ -1,0 +1,240 @@
+"""The configuration of one experiment, validated on construction.
+
+An :class:`ExperimentConfig` says everything that determines a run's
+numbers (data split, model, local training, server, seed); where the data
+lives, which device runs it and whether progress is shown are not part of it.
+Invalid values raise :class:`~fedutils.errors.ConfigError` with one sentence
+naming the option and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import pandas as pd
+
+from fedutils.data import fashion_mnist
+from fedutils.data.targets import PAPER_TARGET, Target, check_target
+from fedutils.errors import ConfigError
+from fedutils.models import ModelName, build_model, count_parameters
+from fedutils.training import BatchOrder
+
+
+class DatasetName(str, Enum):
+    """Datasets an experiment can use."""
+
+    FASHION_MNIST = fashion_mnist.NAME
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class PartitionScheme(str, Enum):
+    """How the training set is split among agents: the paper's IID shards or Dirichlet(α)."""
+
+    IID = "iid"
+    DIRICHLET = "dirichlet"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+TRAIN_SIZES = {DatasetName.FASHION_MNIST: fashion_mnist.TRAIN_SIZE}
+TEST_SIZES = {DatasetName.FASHION_MNIST: fashion_mnist.TEST_SIZE}
+NUM_CLASSES = {DatasetName.FASHION_MNIST: len(fashion_mnist.CLASS_NAMES)}
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything that determines a federated run's results.
+
+    The defaults are the paper's Fashion-MNIST setting (SPEC §A, §4).
+
+    Attributes:
+        dataset: the dataset.
+        model: the network.
+        num_agents: k, the number of agents.
+        participation: C, the fraction of agents selected each round (k·C of them).
+        local_epochs: E, local passes over an agent's data per round (may be fractional).
+        batch_size: B.
+        learning_rate: Adam's step size for local training.
+        batch_order: the authors' fixed sequential order or shuffled.
+        max_rounds: T, the most rounds to run.
+        stop_accuracy: stop once the global validation accuracy reaches this
+            fraction; ``None`` runs all T rounds.
+        partition: IID shards of the paper's permutation, or Dirichlet(α).
+        dirichlet_alpha: α of the Dirichlet partition (ignored for IID).
+        partition_seed: seed of the split (the paper's 777), independent of ``seed``.
+        samples_per_agent: use only the first n samples of each shard (for
+            quick runs); ``None`` uses the whole shard.
+        validation_samples: evaluate on the first n test examples; ``None`` uses all.
+        targets: the adversarial objectives (test index → target class).
+        evaluate_agents: record the validation accuracy of w_G + δ_i for every agent.
+        seed: seeds initialisation, agent sampling, batch order and dropout.
+    """
+
+    dataset: DatasetName = DatasetName.FASHION_MNIST
+    model: ModelName = ModelName.MODEL_A
+    num_agents: int = 10
+    participation: float = 1.0
+    local_epochs: float = 5
+    batch_size: int = 50
+    learning_rate: float = 1e-3
+    batch_order: BatchOrder = BatchOrder.SEQUENTIAL
+    max_rounds: int = 40
+    stop_accuracy: float | None = 0.91
+    partition: PartitionScheme = PartitionScheme.IID
+    dirichlet_alpha: float = 1.0
+    partition_seed: int = 777
+    samples_per_agent: int | None = None
+    validation_samples: int | None = None
+    targets: tuple[Target, ...] = field(default=(PAPER_TARGET,))
+    evaluate_agents: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _coerce_enum(self, "dataset", DatasetName)
+        _coerce_enum(self, "model", ModelName)
+        _coerce_enum(self, "batch_order", BatchOrder)
+        _coerce_enum(self, "partition", PartitionScheme)
+        for name in _FLOAT_OPTIONS:
+            _coerce_float(self, name)
+        targets = tuple(t if isinstance(t, Target) else Target(*t) for t in self.targets)
+        object.__setattr__(self, "targets", targets)
+        self._validate()
+
+    def _validate(self) -> None:
+        train_size = TRAIN_SIZES[self.dataset]
+        test_size = TEST_SIZES[self.dataset]
+        _require_int(self.num_agents, "k (num_agents)", 1, train_size)
+        if not 0 < self.participation <= 1:
+            raise ConfigError(f"C (participation) must be in (0, 1], got {self.participation}.")
+        if int(self.participation * self.num_agents) < 1:
+            raise ConfigError(
+                f"C (participation) = {self.participation} selects no agent out of k = {self.num_agents}; "
+                f"use C of at least {1 / self.num_agents:g}."
+            )
+        if not self.local_epochs > 0:
+            raise ConfigError(f"E (local_epochs) must be positive, got {self.local_epochs}.")
+        _require_int(self.batch_size, "B (batch_size)", 1, None)
+        shard = self.samples_per_agent or train_size // self.num_agents
+        if (self.partition is PartitionScheme.IID or self.samples_per_agent) and self.batch_size > shard:
+            raise ConfigError(
+                f"B (batch_size) = {self.batch_size} is larger than each agent's {shard} samples; "
+                "use a smaller batch size or fewer agents."
+            )
+        if not self.learning_rate > 0:
+            raise ConfigError(f"learning_rate must be positive, got {self.learning_rate}.")
+        _require_int(self.max_rounds, "T (max_rounds)", 1, None)
+        if self.stop_accuracy is not None and not 0 < self.stop_accuracy <= 1:
+            raise ConfigError(f"stop_accuracy must be a fraction in (0, 1] or None, got {self.stop_accuracy}.")
+        if not self.dirichlet_alpha > 0:
+            raise ConfigError(f"dirichlet_alpha must be positive, got {self.dirichlet_alpha}.")
+        if self.samples_per_agent is not None:
+            _require_int(self.samples_per_agent, "samples_per_agent", 1, train_size // self.num_agents)
+        if self.validation_samples is not None:
+            _require_int(self.validation_samples, "validation_samples", 1, test_size)
+        _require_int(self.seed, "seed", 0, None)
+        _require_int(self.partition_seed, "partition_seed", 0, None)
+        if not self.targets:
+            raise ConfigError("targets must contain at least one INDEX:CLASS pair.")
+        for target in self.targets:
+            check_target(target, test_size, NUM_CLASSES[self.dataset])
+
+    @property
+    def agents_per_round(self) -> int:
+        """k·C, the number of agents selected each round (``int(C·k)`` as in the authors' code)."""
+        return int(self.participation * self.num_agents)
+
+    @property
+    def aggregation_weight(self) -> float:
+        """α_i = 1/k, each agent's FedAvg weight (equal shards)."""
+        return 1.0 / self.num_agents
+
+    def replace(self, **changes: Any) -> ExperimentConfig:
+        """A copy with some options changed (validated again)."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ConfigError(f"unknown option(s) {', '.join(sorted(unknown))}; allowed: {', '.join(option_names())}.")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values (enums as strings, targets as [index, class] pairs)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Enum):
+                value = value.value
+            elif f.name == "targets":
+                value = [[t.index, t.target_class] for t in value]
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExperimentConfig:
+        return cls(**{**data, "targets": tuple(Target(*t) for t in data.get("targets", [PAPER_TARGET]))})
+
+
+def settings_table(configs: dict[str, ExperimentConfig]) -> pd.DataFrame:
+    """The settings that define a federated run, one column per configuration (for side-by-side tables)."""
+    def describe(config: ExperimentConfig) -> dict[str, str]:
+        split = (
+            f"IID shards, RandomState({config.partition_seed}) permutation"
+            if config.partition is PartitionScheme.IID
+            else f"Dirichlet(α = {config.dirichlet_alpha:g}), seed {config.partition_seed}"
+        )
+        stop = "none" if config.stop_accuracy is None else f"{100 * config.stop_accuracy:g} %"
+        return {
+            "model": f"{config.model.value} ({count_parameters(build_model(config.model)):,} parameters)",
+            "agents k, fraction per round C": f"{config.num_agents}, {config.participation:g}",
+            "aggregation": f"FedAvg, α_i = 1/k = {config.aggregation_weight:g}",
+            "data split": split,
+            "samples per agent": "whole shard" if config.samples_per_agent is None else str(config.samples_per_agent),
+            "local training": (
+                f"E = {config.local_epochs:g}, B = {config.batch_size}, fresh Adam lr {config.learning_rate:g}, "
+                f"{config.batch_order.value} batches"
+            ),
+            "stop at validation accuracy": stop,
+            "max rounds T": str(config.max_rounds),
+            "targets": ", ".join(str(t) for t in config.targets),
+            "seed": str(config.seed),
+        }
+
+    return pd.DataFrame({name: describe(config) for name, config in configs.items()})
+
+
+def option_names() -> list[str]:
+    """Names of all configuration options."""
+    return [f.name for f in dataclasses.fields(ExperimentConfig)]
+
+
+_FLOAT_OPTIONS = ("participation", "local_epochs", "learning_rate", "stop_accuracy", "dirichlet_alpha")
+
+
+def _coerce_float(config: ExperimentConfig, name: str) -> None:
+    """Store numbers as floats, so that e.g. E = 1 and E = 1.0 are the same experiment (and cache key)."""
+    value = getattr(config, name)
+    if value is None and name == "stop_accuracy":
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{name} must be a number, got {value!r}.")
+    object.__setattr__(config, name, float(value))
+
+
+def _coerce_enum(config: ExperimentConfig, name: str, enum: type[Enum]) -> None:
+    value = getattr(config, name)
+    try:
+        object.__setattr__(config, name, enum(value))
+    except ValueError:
+        allowed = ", ".join(m.value for m in enum)
+        raise ConfigError(f"{name} must be one of {allowed}; got {value!r}.") from None
+
+
+def _require_int(value: Any, name: str, low: int, high: int | None) -> None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= low and (high is None or value <= high)
+    if not ok:
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ConfigError(f"{name} must be an integer {bound}, got {value!r}.")

@@ -1,0 +1,142 @@
+"""Putting a run together: data → split → agents → federation → results (cached).
+
+:func:`run_experiment` is what the command line and the chapters call.
+:func:`prepare` exposes the pieces (data, shards, targets) for figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fedutils.agents import Agent, BenignAgent, LocalTraining
+from fedutils.config import DatasetName, ExperimentConfig, PartitionScheme
+from fedutils.data.dataset import Dataset, LabelledData
+from fedutils.data.fashion_mnist import load_fashion_mnist
+from fedutils.data.partition import dirichlet_shards, iid_shards
+from fedutils.data.targets import TargetSet, make_target_set
+from fedutils.device import resolve_device
+from fedutils.evaluator import Evaluator
+from fedutils.federation import run_federation
+from fedutils.models import build_model, flatten_parameters
+from fedutils.results import ResultCache, RunResult
+from fedutils.seeding import Stream, derive_seed, torch_seeded
+
+_LOADERS = {DatasetName.FASHION_MNIST: load_fashion_mnist}
+
+
+@dataclass(frozen=True)
+class Setup:
+    """The data side of an experiment, on the CPU.
+
+    Attributes:
+        config: the experiment.
+        dataset: the full dataset.
+        shards: per agent, the indices of its training examples.
+        validation: the validation split the server evaluates on.
+        targets: the adversarial target set.
+    """
+
+    config: ExperimentConfig
+    dataset: Dataset
+    shards: list[np.ndarray]
+    validation: LabelledData
+    targets: TargetSet
+
+    def agent_data(self, agent_id: int) -> LabelledData:
+        """Agent ``agent_id``'s training examples, contiguous in memory."""
+        return self.dataset.train.subset(self.shards[agent_id])
+
+
+def load_dataset(name: DatasetName, data_root: str | Path | None = None, *, download: bool = True) -> Dataset:
+    """Load a dataset by name (see each loader for where it looks)."""
+    return _LOADERS[DatasetName(name)](data_root, download=download)
+
+
+def partition(config: ExperimentConfig, train_labels: np.ndarray) -> list[np.ndarray]:
+    """Per agent, the indices of its training examples under ``config``'s partition scheme."""
+    if config.partition is PartitionScheme.IID:
+        shards = iid_shards(len(train_labels), config.num_agents, config.partition_seed)
+    else:
+        shards = dirichlet_shards(
+            train_labels,
+            config.num_agents,
+            config.dirichlet_alpha,
+            config.partition_seed,
+            min_samples=config.batch_size,
+        )
+    if config.samples_per_agent is not None:
+        shards = [s[: config.samples_per_agent] for s in shards]
+    return shards
+
+
+def prepare(config: ExperimentConfig, data_root: str | Path | None = None, *, download: bool = True) -> Setup:
+    """Load the data and derive the split, the validation set and the targets."""
+    dataset = load_dataset(config.dataset, data_root, download=download)
+    shards = partition(config, dataset.train.y.numpy())
+    validation = dataset.test
+    if config.validation_samples is not None:
+        validation = validation.subset(slice(0, config.validation_samples))
+    targets = make_target_set(dataset.test, config.targets, dataset.class_names)
+    return Setup(config, dataset, shards, validation, targets)
+
+
+def initial_parameters(config: ExperimentConfig, num_classes: int) -> torch.Tensor:
+    """w_G^0: a Keras-style initialisation drawn from the run's seeded init stream."""
+    with torch_seeded(derive_seed(config.seed, Stream.INIT)):
+        return flatten_parameters(build_model(config.model, num_classes))
+
+
+def build_agents(setup: Setup, device: torch.device) -> list[Agent]:
+    """The k benign agents of ``setup``, sharing one workspace network on ``device``."""
+    config = setup.config
+    workspace = build_model(config.model, setup.dataset.num_classes).to(device)
+    training = LocalTraining(config.local_epochs, config.batch_size, config.learning_rate, config.batch_order)
+    return [
+        BenignAgent(i, setup.agent_data(i).to(device), workspace, training, config.seed)
+        for i in range(config.num_agents)
+    ]
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    *,
+    data_root: str | Path | None = None,
+    download: bool = True,
+    device: str | torch.device = "auto",
+    cache: bool = True,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+) -> RunResult:
+    """Run (or fetch from the cache) the federated experiment ``config``.
+
+    Args:
+        config: the experiment.
+        data_root: where the dataset lives (see :mod:`fedutils.data.fashion_mnist`).
+        download: allow downloading a missing dataset.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
+        cache: reuse a finished run with the same configuration, and store this one.
+        cache_dir: the cache folder (default ``$FEDUTILS_CACHE`` or ``~/.cache/fedutils/runs``).
+        progress: show progress bars.
+    """
+    store = ResultCache(cache_dir) if cache else None
+    if store is not None:
+        cached = store.load(config.to_dict())
+        if cached is not None:
+            return cached
+    torch_device = resolve_device(device)
+    setup = prepare(config, data_root, download=download)
+    agents = build_agents(setup, torch_device)
+    evaluator = Evaluator(
+        build_model(config.model, setup.dataset.num_classes).to(torch_device),
+        setup.validation.to(torch_device),
+        setup.targets.to(torch_device),
+    )
+    initial = initial_parameters(config, setup.dataset.num_classes).to(torch_device)
+    result = run_federation(config, agents, evaluator, initial, progress=progress)
+    if store is not None:
+        store.save(result)
+    return result

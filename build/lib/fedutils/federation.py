@@ -1,0 +1,89 @@
+"""The round loop of synchronous federated learning (Bhagoji et al. 2019, §2).
+
+In round t the server selects k·C agents, sends them w_G^{t−1}, collects
+their updates δ_i^t, and applies w_G^t = w_G^{t−1} + Σ_i α_i δ_i^t with
+α_i = 1/k. It then evaluates the new global model and records the round.
+The loop knows nothing about what any agent does to compute its update.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from fedutils.progress import progress_bar
+
+from fedutils.agents import Agent
+from fedutils.aggregators import fedavg
+from fedutils.config import ExperimentConfig
+from fedutils.evaluator import Evaluator
+from fedutils.results import AgentRecord, RoundRecord, RunResult
+from fedutils.seeding import Stream, numpy_rng
+
+
+def select_agents(num_agents: int, per_round: int, rng: np.random.Generator) -> list[int]:
+    """The ids of the agents taking part in a round: all of them, or ``per_round`` drawn without replacement."""
+    if per_round >= num_agents:
+        return list(range(num_agents))
+    return sorted(int(i) for i in rng.choice(num_agents, per_round, replace=False))
+
+
+def run_federation(
+    config: ExperimentConfig,
+    agents: Sequence[Agent],
+    evaluator: Evaluator,
+    initial_params: torch.Tensor,
+    *,
+    progress: bool = True,
+) -> RunResult:
+    """Run rounds until the global model reaches ``config.stop_accuracy`` or ``config.max_rounds`` pass.
+
+    Args:
+        config: the experiment (k, C, T, stopping accuracy, seed, agent evaluation).
+        agents: one agent per id ``0 … k−1``, in id order.
+        evaluator: the server's evaluation of candidate models.
+        initial_params: w_G^0 as a flat vector, on the device the agents use.
+        progress: show a progress bar over rounds (and over agents within a round).
+
+    Returns:
+        The per-round records and the final global parameters (moved to the CPU).
+    """
+    if [a.agent_id for a in agents] != list(range(config.num_agents)):
+        raise ValueError(f"expected agents with ids 0 … {config.num_agents - 1} in order")
+    sampling = numpy_rng(config.seed, Stream.AGENT_SAMPLING)
+    global_params = initial_params.clone()
+    records: list[RoundRecord] = []
+    rounds = progress_bar(range(1, config.max_rounds + 1), desc="rounds", unit="round", disable=not progress)
+    for round_index in rounds:
+        started = time.perf_counter()
+        selected = select_agents(config.num_agents, config.agents_per_round, sampling)
+        agent_bar = progress_bar(selected, desc=f"round {round_index}", unit="agent", leave=False, disable=not progress)
+        updates = torch.stack([agents[i].compute_update(global_params, round_index) for i in agent_bar])
+        weights = torch.full((len(selected),), config.aggregation_weight, device=updates.device)
+        agent_records = tuple(
+            AgentRecord(
+                agent_id=i,
+                is_malicious=agents[i].is_malicious,
+                update_norm=update.norm().item(),
+                val_accuracy=evaluator.accuracy(global_params + update) if config.evaluate_agents else None,
+            )
+            for i, update in zip(selected, updates)
+        )
+        global_params = global_params + fedavg(updates, weights)
+        evaluation, target_outcomes = evaluator.evaluate(global_params)
+        record = RoundRecord(
+            round=round_index,
+            val_accuracy=evaluation.accuracy,
+            val_loss=evaluation.loss,
+            targets=tuple(target_outcomes),
+            agents=agent_records,
+            seconds=time.perf_counter() - started,
+        )
+        records.append(record)
+        rounds.set_postfix(val_acc=f"{record.val_accuracy:.3f}", target_conf=f"{record.target_confidence:.2f}")
+        if config.stop_accuracy is not None and record.val_accuracy >= config.stop_accuracy:
+            break
+    rounds.close()
+    return RunResult(config.to_dict(), records, global_params.cpu())

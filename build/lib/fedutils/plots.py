@@ -1,0 +1,119 @@
+"""Every figure the book shows: one function each, one style.
+
+Each function draws on a new (or given) Matplotlib axes and returns the
+figure, with axes labelled (units included) and a legend where there is more
+than one series. Accuracies are shown in percent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from fedutils.data.targets import TargetSet
+from fedutils.results import RunResult
+
+STYLE = {
+    "figure.figsize": (7.0, 3.6),
+    "figure.dpi": 110,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "legend.frameon": False,
+    "font.size": 10,
+}
+"""The book's Matplotlib settings; chapters apply them once with :func:`use_book_style`."""
+
+
+def use_book_style() -> None:
+    """Apply :data:`STYLE` to all later figures."""
+    plt.rcParams.update(STYLE)
+
+
+def _axes(ax: Axes | None) -> tuple[Figure, Axes]:
+    if ax is not None:
+        return ax.figure, ax
+    return plt.subplots()
+
+
+def _label_per_round(ax: Axes, ylabel: str, title: str) -> None:
+    """Axis labels, integer round ticks and the legend of a per-round plot."""
+    ax.set_xlabel("round t")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend()
+
+
+def class_counts_per_agent(counts: np.ndarray, class_names: Sequence[str], ax: Axes | None = None) -> Figure:
+    """Heat map of how many examples of each class every agent holds.
+
+    Args:
+        counts: ``(num_agents, num_classes)`` as from :func:`fedutils.data.class_counts`.
+        class_names: the name of each class.
+    """
+    fig, ax = _axes(ax)
+    image = ax.imshow(counts.T, aspect="auto", cmap="viridis")
+    ax.grid(False)
+    ax.set_xticks(range(counts.shape[0]))
+    ax.set_yticks(range(counts.shape[1]), [f"{i} {name}" for i, name in enumerate(class_names)])
+    ax.set_xlabel("agent")
+    ax.set_ylabel("class")
+    sizes = counts.sum(1)
+    size_range = f"{sizes.min():,}" if sizes.min() == sizes.max() else f"{sizes.min():,}–{sizes.max():,}"
+    ax.set_title(f"Training examples per class and agent ({size_range} per agent)")
+    fig.colorbar(image, ax=ax, label="examples")
+    for agent in range(counts.shape[0]):
+        for label in range(counts.shape[1]):
+            ax.text(agent, label, str(counts[agent, label]), ha="center", va="center", fontsize=6, color="white")
+    return fig
+
+
+def validation_accuracy(
+    runs: Mapping[str, RunResult], stop_accuracy: float | None = None, ax: Axes | None = None
+) -> Figure:
+    """Global validation accuracy per round for one or more runs.
+
+    Args:
+        runs: legend label → run.
+        stop_accuracy: draw the early-stopping threshold at this fraction.
+    """
+    fig, ax = _axes(ax)
+    for label, run in runs.items():
+        frame = run.to_frame()
+        ax.plot(frame.index, 100 * frame["val_accuracy"], marker="o", label=label)
+    if stop_accuracy is not None:
+        ax.axhline(100 * stop_accuracy, color="grey", linestyle="--", label=f"stop at {100 * stop_accuracy:g} %")
+    _label_per_round(ax, "validation accuracy (%)", "Global model after each round")
+    return fig
+
+
+def agent_accuracies(run: RunResult, ax: Axes | None = None) -> Figure:
+    """Validation accuracy of each agent's model w_G^{t−1} + δ_i beside the global model's, per round."""
+    fig, ax = _axes(ax)
+    agents = run.agents_frame().dropna(subset=["val_accuracy"])
+    for is_malicious, group in agents.groupby("is_malicious"):
+        label = "malicious agent's w_G + δ_m" if is_malicious else "benign agents' w_G + δ_i"
+        marker = "x" if is_malicious else "."
+        ax.scatter(group["round"], 100 * group["val_accuracy"], marker=marker, alpha=0.6, label=label)
+    frame = run.to_frame()
+    ax.plot(frame.index, 100 * frame["val_accuracy"], color="black", marker="o", label="global model w_G")
+    _label_per_round(ax, "validation accuracy (%)", "Each agent's update applied alone vs the aggregate")
+    return fig
+
+
+def target_examples(targets: TargetSet, class_names: Sequence[str]) -> Figure:
+    """The adversary's target images, titled with true → target class."""
+    count = len(targets)
+    fig, axes = plt.subplots(1, count, figsize=(1.8 * count, 2.2), squeeze=False)
+    for ax, target, image, true_class in zip(axes[0], targets.targets, targets.x.cpu(), targets.true_classes):
+        ax.imshow(image.squeeze(0).numpy(), cmap="gray_r", vmin=0, vmax=1)
+        ax.set_title(f"test #{target.index}\n{class_names[int(true_class)]} → {class_names[target.target_class]}")
+        ax.axis("off")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,250 @@
+"""Per-round records of a run, their tables and JSON, and the on-disk cache.
+
+A run is a list of :class:`RoundRecord` (one per round, each holding one
+:class:`AgentRecord` per selected agent) plus the configuration that produced
+it. Runs are cached by a hash of their configuration, so chapters can reuse
+each other's finished runs instead of training again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from fedutils._version import __version__
+from fedutils.training import TargetOutcome
+
+RESULTS_SCHEMA = 1
+"""Bumped whenever the meaning of a cached result changes; with the package
+version it is part of the cache key, so stale runs are never reused."""
+
+CACHE_ENV_VAR = "FEDUTILS_CACHE"
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "fedutils" / "runs"
+RESULT_FILE = "result.json"
+PARAMS_FILE = "final_params.pt"
+
+
+@dataclass(frozen=True)
+class AgentRecord:
+    """One agent's update in one round.
+
+    Attributes:
+        agent_id: the agent's index.
+        is_malicious: whether the agent is an attacker.
+        update_norm: ‖δ_i‖₂ over all parameters.
+        val_accuracy: validation accuracy of w_G^{t−1} + δ_i (what the server's
+            accuracy check sees), or ``None`` when agent evaluation is off.
+    """
+
+    agent_id: int
+    is_malicious: bool
+    update_norm: float
+    val_accuracy: float | None
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    """The global model after round ``round`` and the updates that made it.
+
+    ``target_confidence``, ``target_predicted`` and
+    ``target_predicted_confidence`` describe the first target (the only one in
+    the paper's main setting); ``targets`` holds all r of them and
+    ``targets_hit`` counts those predicted as their target class.
+    """
+
+    round: int
+    val_accuracy: float
+    val_loss: float
+    targets: tuple[TargetOutcome, ...]
+    agents: tuple[AgentRecord, ...]
+    seconds: float
+
+    @property
+    def target_confidence(self) -> float:
+        return self.targets[0].confidence
+
+    @property
+    def target_predicted(self) -> int:
+        return self.targets[0].predicted
+
+    @property
+    def target_predicted_confidence(self) -> float:
+        return self.targets[0].predicted_confidence
+
+    @property
+    def targets_hit(self) -> int:
+        return sum(t.hit for t in self.targets)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: the primary-target fields first, then the details."""
+        return {
+            "round": self.round,
+            "val_accuracy": self.val_accuracy,
+            "val_loss": self.val_loss,
+            "target_confidence": self.target_confidence,
+            "target_predicted": self.target_predicted,
+            "target_predicted_confidence": self.target_predicted_confidence,
+            "targets_hit": self.targets_hit,
+            "seconds": self.seconds,
+            "targets": [dataclasses.asdict(t) for t in self.targets],
+            "agents": [dataclasses.asdict(a) for a in self.agents],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RoundRecord:
+        return cls(
+            round=data["round"],
+            val_accuracy=data["val_accuracy"],
+            val_loss=data["val_loss"],
+            targets=tuple(TargetOutcome(**t) for t in data["targets"]),
+            agents=tuple(AgentRecord(**a) for a in data["agents"]),
+            seconds=data["seconds"],
+        )
+
+
+@dataclass
+class RunResult:
+    """A finished run: its configuration, its per-round records and its final model.
+
+    Attributes:
+        config: the configuration as a plain dict (see ``ExperimentConfig.to_dict``).
+        records: one record per round, in order.
+        final_params: the final global model as a flat vector (CPU), if kept.
+        from_cache: whether this result was read from the cache instead of computed.
+    """
+
+    config: dict[str, Any]
+    records: list[RoundRecord]
+    final_params: torch.Tensor | None = None
+    from_cache: bool = field(default=False, compare=False)
+
+    @property
+    def rounds(self) -> int:
+        return len(self.records)
+
+    @property
+    def final_accuracy(self) -> float:
+        return self.records[-1].val_accuracy
+
+    @property
+    def seconds(self) -> float:
+        """Wall-clock time of all rounds (of the original computation, for cached runs)."""
+        return sum(r.seconds for r in self.records)
+
+    def summary(self) -> dict[str, Any]:
+        """Headline numbers: rounds run, final accuracy, rounds to the stopping accuracy, time per round."""
+        stop = self.config.get("stop_accuracy")
+        return {
+            "rounds run": self.rounds,
+            "final validation accuracy": self.final_accuracy,
+            "rounds to stop accuracy": None if stop is None else self.rounds_to_accuracy(stop),
+            "seconds per round": self.seconds / self.rounds,
+            "seconds in all": self.seconds,
+        }
+
+    def rounds_to_accuracy(self, accuracy: float) -> int | None:
+        """The first round whose global validation accuracy is at least ``accuracy``, else ``None``."""
+        return next((r.round for r in self.records if r.val_accuracy >= accuracy), None)
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """The JSON form: a list of per-round objects."""
+        return [r.to_dict() for r in self.records]
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per round with the global model's metrics."""
+        rows = [{k: v for k, v in r.to_dict().items() if k not in ("targets", "agents")} for r in self.records]
+        return pd.DataFrame(rows).set_index("round")
+
+    def agents_frame(self) -> pd.DataFrame:
+        """One row per round and selected agent."""
+        rows = [{"round": r.round, **dataclasses.asdict(a)} for r in self.records for a in r.agents]
+        return pd.DataFrame(rows)
+
+    def targets_frame(self) -> pd.DataFrame:
+        """One row per round and target."""
+        rows = [{"round": r.round, **dataclasses.asdict(t), "hit": t.hit} for r in self.records for t in r.targets]
+        return pd.DataFrame(rows)
+
+    def write_json(self, path: str | Path) -> None:
+        """Write the per-round records (a JSON list) to ``path``."""
+        Path(path).write_text(json.dumps(self.to_records(), indent=1))
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Configuration and records together: enough to rebuild the result without its final model."""
+        return {"fedutils_version": __version__, "config": self.config, "records": self.to_records()}
+
+    @classmethod
+    def from_json_dict(cls, data: dict[str, Any], final_params: torch.Tensor | None = None) -> RunResult:
+        records = [RoundRecord.from_dict(r) for r in data["records"]]
+        return cls(data["config"], records, final_params)
+
+    @classmethod
+    def read(cls, path: str | Path) -> RunResult:
+        """A result saved with :meth:`save` (e.g. a recorded reference run)."""
+        return cls.from_json_dict(json.loads(Path(path).read_text()))
+
+    def save(self, path: str | Path) -> None:
+        """Save configuration and records (not the final model) as JSON."""
+        Path(path).write_text(json.dumps(self.to_json_dict(), indent=1))
+
+
+def config_hash(config_dict: dict[str, Any]) -> str:
+    """A short stable hash of a configuration, the results schema and the package version."""
+    key = {"schema": RESULTS_SCHEMA, "version": __version__, "config": config_dict}
+    canonical = json.dumps(key, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+class ResultCache:
+    """Finished runs on disk, one folder per configuration hash.
+
+    The folder is ``directory`` if given, else ``$FEDUTILS_CACHE``, else
+    ``~/.cache/fedutils/runs``. Each run keeps ``result.json`` (config and
+    records) and ``final_params.pt`` (loaded with ``weights_only=True``).
+    """
+
+    def __init__(self, directory: str | Path | None = None) -> None:
+        chosen = directory or os.environ.get(CACHE_ENV_VAR) or DEFAULT_CACHE_DIR
+        self.directory = Path(chosen).expanduser()
+
+    def folder(self, config_dict: dict[str, Any]) -> Path:
+        return self.directory / config_hash(config_dict)
+
+    def load(self, config_dict: dict[str, Any]) -> RunResult | None:
+        """The cached run for this configuration, or ``None``."""
+        folder = self.folder(config_dict)
+        try:
+            stored = json.loads((folder / RESULT_FILE).read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+        if stored.get("config") != config_dict:
+            return None
+        params_path = folder / PARAMS_FILE
+        params = torch.load(params_path, weights_only=True) if params_path.exists() else None
+        result = RunResult.from_json_dict(stored, params)
+        result.from_cache = True
+        return result
+
+    def save(self, result: RunResult) -> Path:
+        """Store ``result`` (atomically per file); returns its folder."""
+        folder = self.folder(result.config)
+        folder.mkdir(parents=True, exist_ok=True)
+        if result.final_params is not None:
+            _atomic_write(folder / PARAMS_FILE, lambda p: torch.save(result.final_params, p))
+        payload = json.dumps(result.to_json_dict())
+        _atomic_write(folder / RESULT_FILE, lambda p: p.write_text(payload))
+        return folder
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    temporary = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
+    write(temporary)
+    temporary.replace(path)

@@ -1,0 +1,171 @@
+"""Local optimisation and evaluation of one model. No federated logic here.
+
+Local training follows the authors' code (SPEC §4): a fresh Adam optimiser
+(lr 1e-3, β = (0.9, 0.999), ε = 1e-8) every time an agent trains, mean
+cross-entropy, ``int(E · n / B)`` steps, dropout on. Batches are slices of
+in-memory tensors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import Enum
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fedutils.data.dataset import LabelledData
+from fedutils.data.targets import TargetSet
+
+EVAL_BATCH_SIZE = 100
+"""Batch size for inference, as in the authors' evaluation. Any value gives the same numbers up
+to float rounding; on a CPU, 100 was as fast as or faster than larger batches (cache-sized)."""
+
+
+class BatchOrder(str, Enum):
+    """How local training walks through an agent's data.
+
+    ``sequential`` is the authors' fixed order: step s uses the batch starting
+    at ``(s·B) mod (n − B)``, the same every epoch and every round, so the last
+    B samples are never seen (SPEC §4). ``shuffled`` draws a fresh permutation
+    each epoch from the agent's seeded stream.
+    """
+
+    SEQUENTIAL = "sequential"
+    SHUFFLED = "shuffled"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def local_step_count(num_samples: int, epochs: float, batch_size: int) -> int:
+    """Optimiser steps for ``epochs`` passes over ``num_samples``: ``int(E · n / B)`` (SPEC §4)."""
+    return max(1, int(epochs * num_samples / batch_size))
+
+
+def batch_indices(
+    num_samples: int,
+    batch_size: int,
+    num_steps: int,
+    order: BatchOrder,
+    generator: torch.Generator | None = None,
+) -> Iterator[slice | torch.Tensor]:
+    """The rows of each of ``num_steps`` batches: slices (sequential) or index tensors (shuffled)."""
+    batch_size = min(batch_size, num_samples)
+    if order is BatchOrder.SEQUENTIAL:
+        period = num_samples - batch_size
+        for step in range(num_steps):
+            start = (step * batch_size) % period if period > 0 else 0
+            yield slice(start, start + batch_size)
+        return
+    pending = torch.empty(0, dtype=torch.int64)
+    for _ in range(num_steps):
+        while len(pending) < batch_size:
+            pending = torch.cat([pending, torch.randperm(num_samples, generator=generator)])
+        yield pending[:batch_size]
+        pending = pending[batch_size:]
+
+
+def train_locally(
+    model: nn.Module,
+    data: LabelledData,
+    *,
+    num_steps: int,
+    batch_size: int,
+    learning_rate: float,
+    batch_order: BatchOrder = BatchOrder.SEQUENTIAL,
+    generator: torch.Generator | None = None,
+) -> None:
+    """Minimise mean cross-entropy on ``data`` in place with a fresh Adam.
+
+    Dropout is on during training; the model is left in eval mode.
+    """
+    model.train()
+    optimizer = fresh_adam(model, learning_rate)
+    for rows in batch_indices(len(data), batch_size, num_steps, batch_order, generator):
+        optimizer.zero_grad(set_to_none=True)
+        F.cross_entropy(model(data.x[rows]), data.y[rows]).backward()
+        optimizer.step()
+    model.eval()
+
+
+def fresh_adam(model: nn.Module, learning_rate: float) -> torch.optim.Adam:
+    """A new Adam with TensorFlow's defaults (β = (0.9, 0.999), ε = 1e-8), as each round of the paper uses.
+
+    The fused implementation (one kernel for all parameters) is used where
+    torch has it; it computes the same update, 10–35 % faster on a CPU.
+    """
+    device = next(model.parameters()).device
+    return torch.optim.Adam(model.parameters(), lr=learning_rate, fused=device.type in FUSED_ADAM_DEVICES)
+
+
+FUSED_ADAM_DEVICES = ("cpu", "cuda", "mps")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Accuracy (a fraction in [0, 1]) and mean cross-entropy of a model on a split."""
+
+    accuracy: float
+    loss: float
+
+
+@dataclass(frozen=True)
+class TargetOutcome:
+    """What a model does with one target example.
+
+    Attributes:
+        index: test-set index of the example.
+        true_class: its label.
+        target_class: the class the adversary wants.
+        confidence: softmax probability of ``target_class``.
+        predicted: the model's predicted class.
+        predicted_confidence: softmax probability of ``predicted``.
+    """
+
+    index: int
+    true_class: int
+    target_class: int
+    confidence: float
+    predicted: int
+    predicted_confidence: float
+
+    @property
+    def hit(self) -> bool:
+        """The model predicts the adversary's class."""
+        return self.predicted == self.target_class
+
+
+@torch.inference_mode()
+def logits(model: nn.Module, x: torch.Tensor, batch_size: int = EVAL_BATCH_SIZE) -> torch.Tensor:
+    """Model outputs in eval mode (dropout off), computed in batches."""
+    model.eval()
+    return torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+
+
+def evaluate(model: nn.Module, data: LabelledData, batch_size: int = EVAL_BATCH_SIZE) -> Evaluation:
+    """Accuracy and mean cross-entropy of ``model`` on ``data`` (dropout off)."""
+    out = logits(model, data.x, batch_size)
+    return Evaluation(
+        accuracy=(out.argmax(1) == data.y).float().mean().item(),
+        loss=F.cross_entropy(out, data.y).item(),
+    )
+
+
+def evaluate_targets(model: nn.Module, targets: TargetSet) -> list[TargetOutcome]:
+    """Target-class confidence and prediction of ``model`` for every target (dropout off)."""
+    probabilities = logits(model, targets.x).softmax(1).cpu()
+    best, predicted = probabilities.max(1)
+    return [
+        TargetOutcome(
+            index=target.index,
+            true_class=int(targets.true_classes[i]),
+            target_class=target.target_class,
+            confidence=probabilities[i, target.target_class].item(),
+            predicted=int(predicted[i]),
+            predicted_confidence=best[i].item(),
+        )
+        for i, target in enumerate(targets.targets)
+    ]
