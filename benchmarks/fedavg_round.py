@@ -101,8 +101,10 @@ def main() -> None:
     }
     images = sum(a.num_steps for a in agents) * config.batch_size
     baseline = next(iter(results.values()))
-    print(f"model {args.model}, k = {args.agents}, E = {args.epochs}, B = {config.batch_size}, "
-          f"{args.threads} thread(s), median of {args.repeats}")
+    print(
+        f"model {args.model}, k = {args.agents}, E = {args.epochs}, B = {config.batch_size}, "
+        f"{args.threads} thread(s), median of {args.repeats}"
+    )
     print(f"{'workload':<48} {'s/round':>8} {'train img/s':>12} {'vs plain':>9}")
     for name, seconds in results.items():
         print(f"{name:<48} {seconds:8.2f} {images / seconds:12.0f} {baseline / seconds:8.2f}x")

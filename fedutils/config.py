@@ -180,6 +180,7 @@ class ExperimentConfig:
 
 def settings_table(configs: dict[str, ExperimentConfig]) -> pd.DataFrame:
     """The settings that define a federated run, one column per configuration (for side-by-side tables)."""
+
     def describe(config: ExperimentConfig) -> dict[str, str]:
         split = (
             f"IID shards, RandomState({config.partition_seed}) permutation"

@@ -13,12 +13,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from fedutils.progress import progress_bar
 
 from fedutils.agents import Agent
 from fedutils.aggregators import fedavg
 from fedutils.config import ExperimentConfig
 from fedutils.evaluator import Evaluator
+from fedutils.progress import progress_bar
 from fedutils.results import AgentRecord, RoundRecord, RunResult
 from fedutils.seeding import Stream, numpy_rng
 
@@ -69,7 +69,7 @@ def run_federation(
                 update_norm=update.norm().item(),
                 val_accuracy=evaluator.accuracy(global_params + update) if config.evaluate_agents else None,
             )
-            for i, update in zip(selected, updates)
+            for i, update in zip(selected, updates, strict=True)
         )
         global_params = global_params + fedavg(updates, weights)
         evaluation, target_outcomes = evaluator.evaluate(global_params)

@@ -111,7 +111,8 @@ def target_examples(targets: TargetSet, class_names: Sequence[str]) -> Figure:
     """The adversary's target images, titled with true → target class."""
     count = len(targets)
     fig, axes = plt.subplots(1, count, figsize=(1.8 * count, 2.2), squeeze=False)
-    for ax, target, image, true_class in zip(axes[0], targets.targets, targets.x.cpu(), targets.true_classes):
+    pairs = zip(axes[0], targets.targets, targets.x.cpu(), targets.true_classes, strict=True)
+    for ax, target, image, true_class in pairs:
         ax.imshow(image.squeeze(0).numpy(), cmap="gray_r", vmin=0, vmax=1)
         ax.set_title(f"test #{target.index}\n{class_names[int(true_class)]} → {class_names[target.target_class]}")
         ax.axis("off")

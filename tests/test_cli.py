@@ -28,9 +28,30 @@ def test_run_writes_per_round_json(tmp_path, capsys):
 
 def test_options_map_onto_the_config():
     args = build_parser().parse_args(
-        ["run", "--preset", "fast", "--k", "20", "--C", "0.5", "--epochs", "2", "--batch-size", "25",
-         "--target", "5454:7", "--target", "3846:6", "--stop-accuracy", "none", "--rounds", "7",
-         "--batch-order", "shuffled", "--no-agent-eval"]
+        [
+            "run",
+            "--preset",
+            "fast",
+            "--k",
+            "20",
+            "--C",
+            "0.5",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "25",
+            "--target",
+            "5454:7",
+            "--target",
+            "3846:6",
+            "--stop-accuracy",
+            "none",
+            "--rounds",
+            "7",
+            "--batch-order",
+            "shuffled",
+            "--no-agent-eval",
+        ]
     )
     config = config_from_args(args)
     assert (config.num_agents, config.participation, config.local_epochs, config.batch_size) == (20, 0.5, 2.0, 25)
@@ -70,9 +91,21 @@ def test_bad_input_is_one_sentence_and_exit_status_2(argv, message, capsys):
 
 def test_missing_dataset_from_a_real_process(tmp_path):
     completed = subprocess.run(
-        [sys.executable, "-m", "fedutils", "run", "--preset", "smoke", "--no-cache", "--no-download",
-         "--data-root", str(tmp_path)],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "fedutils",
+            "run",
+            "--preset",
+            "smoke",
+            "--no-cache",
+            "--no-download",
+            "--data-root",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert completed.returncode == 2
     assert "Fashion-MNIST was not found" in completed.stderr and "Traceback" not in completed.stderr
@@ -83,8 +116,20 @@ def test_help_explains_every_option(capsys):
         main(["run", "--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for option in ["--preset", "--seed", "--rounds", "--k", "--C", "--epochs", "--batch-size", "--target",
-                   "--device", "--no-cache", "--json", "examples:"]:
+    for option in [
+        "--preset",
+        "--seed",
+        "--rounds",
+        "--k",
+        "--C",
+        "--epochs",
+        "--batch-size",
+        "--target",
+        "--device",
+        "--no-cache",
+        "--json",
+        "examples:",
+    ]:
         assert option in text
 
 

@@ -45,7 +45,7 @@ def _fixed_agents(config: ExperimentConfig, size: int) -> list[FixedUpdateAgent]
 
 
 def test_global_step_is_the_weighted_sum_of_updates(small_setup):
-    config, setup, evaluator = small_setup
+    config, _, evaluator = small_setup
     config = config.replace(max_rounds=1)
     start = initial_parameters(config, 10)
     agents = _fixed_agents(config, len(start))
@@ -53,13 +53,13 @@ def test_global_step_is_the_weighted_sum_of_updates(small_setup):
     expected = start + sum(a.update for a in agents) / config.num_agents  # alpha_i = 1/k
     assert torch.allclose(result.final_params, expected, atol=1e-7)
     (record,) = result.records
-    for agent, agent_record in zip(agents, record.agents):
+    for agent, agent_record in zip(agents, record.agents, strict=True):
         assert agent_record.update_norm == pytest.approx(agent.update.norm().item())
         assert agent_record.val_accuracy == pytest.approx(evaluator.accuracy(start + agent.update))
 
 
 def test_partial_participation_samples_k_c_agents_with_weights_one_over_k(small_setup):
-    config, setup, evaluator = small_setup
+    config, _, evaluator = small_setup
     config = config.replace(num_agents=10, participation=0.3, max_rounds=6)
     start = initial_parameters(config, 10)
     agents = _fixed_agents(config, len(start))
@@ -77,17 +77,20 @@ def test_selection_is_all_agents_when_c_is_one():
 
 
 def test_stops_at_the_stopping_accuracy(small_setup):
-    config, setup, evaluator = small_setup
+    config, _, evaluator = small_setup
     start = initial_parameters(config, 10)
     result = run_federation(
-        config.replace(stop_accuracy=0.01, max_rounds=5), _fixed_agents(config, len(start)), evaluator, start,
+        config.replace(stop_accuracy=0.01, max_rounds=5),
+        _fixed_agents(config, len(start)),
+        evaluator,
+        start,
         progress=False,
     )
     assert result.rounds == 1
 
 
 def test_agents_must_be_given_in_id_order(small_setup):
-    config, setup, evaluator = small_setup
+    config, _, evaluator = small_setup
     start = initial_parameters(config, 10)
     agents = _fixed_agents(config, len(start))[::-1]
     with pytest.raises(ValueError, match="ids 0"):

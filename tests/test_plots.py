@@ -6,13 +6,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
-from fedutils import plots  # noqa: E402
-from fedutils.data.targets import PAPER_TARGET, make_target_set  # noqa: E402
-from fedutils.results import AgentRecord, RoundRecord, RunResult  # noqa: E402
-from fedutils.training import TargetOutcome  # noqa: E402
+from fedutils import plots
+from fedutils.data.targets import PAPER_TARGET, make_target_set
+from fedutils.results import AgentRecord, RoundRecord, RunResult
+from fedutils.training import TargetOutcome
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
+from fedutils.data.targets import PAPER_TARGET, make_target_set
 from fedutils.models import ModelName, build_model, flatten_parameters, load_flat_parameters
 from fedutils.training import BatchOrder, batch_indices, evaluate, evaluate_targets, local_step_count, train_locally
-from fedutils.data.targets import PAPER_TARGET, make_target_set
 
 
 def test_step_count_is_int_e_n_over_b():

@@ -140,7 +140,7 @@ def _find_or_download(root: Path, download: bool) -> Path:
 
         for train in (True, False):
             torchvision.datasets.FashionMNIST(str(root), train=train, download=True)
-    except Exception as error:  # noqa: BLE001 - any download failure is reported the same way
+    except Exception as error:
         raise DataError(
             f"Fashion-MNIST was not found in {root} and downloading it failed ({error}); {HOW_TO_GET}."
         ) from error

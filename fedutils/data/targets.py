@@ -63,9 +63,7 @@ class TargetSet:
         return len(self.targets)
 
     def to(self, device: torch.device | str) -> TargetSet:
-        return TargetSet(
-            self.targets, self.x.to(device), self.true_classes.to(device), self.target_classes.to(device)
-        )
+        return TargetSet(self.targets, self.x.to(device), self.true_classes.to(device), self.target_classes.to(device))
 
 
 def make_target_set(test: LabelledData, targets: Sequence[Target], class_names: Sequence[str]) -> TargetSet:

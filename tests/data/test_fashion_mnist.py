@@ -72,5 +72,5 @@ def test_truncated_gzip_is_reported(tmp_path, source_folder):
     _copy_files(source_folder, tmp_path)
     images = tmp_path / (FILES[2].name + ".gz")
     images.write_bytes(images.read_bytes()[:1000])
-    with pytest.raises(DataError, match="cannot be read|corrupt"):
+    with pytest.raises(DataError, match=r"cannot be read|corrupt"):
         load_fashion_mnist(tmp_path, download=False)

@@ -42,7 +42,7 @@ def test_dirichlet_shards_are_disjoint_deterministic_and_skewed_for_small_alpha(
     labels = fmnist.train.y.numpy()
     skewed = dirichlet_shards(labels, 10, alpha=0.1, seed=1, min_samples=50)
     again = dirichlet_shards(labels, 10, alpha=0.1, seed=1, min_samples=50)
-    assert all(np.array_equal(a, b) for a, b in zip(skewed, again))
+    assert all(np.array_equal(a, b) for a, b in zip(skewed, again, strict=True))
     assert len(np.unique(np.concatenate(skewed))) == sum(len(s) for s in skewed) == 60_000
     assert min(len(s) for s in skewed) >= 50
     flat = dirichlet_shards(labels, 10, alpha=100.0, seed=1)
