@@ -110,6 +110,25 @@ class RoundRecord:
         )
 
 
+@dataclass(frozen=True)
+class RunSummary:
+    """Headline numbers of a run.
+
+    Attributes:
+        rounds: rounds run.
+        final_accuracy: validation accuracy of the final global model.
+        rounds_to_stop: first round at the stopping accuracy (``None`` if never reached or no stop).
+        seconds_per_round: mean wall-clock time of a round.
+        seconds: wall-clock time of all rounds.
+    """
+
+    rounds: int
+    final_accuracy: float
+    rounds_to_stop: int | None
+    seconds_per_round: float
+    seconds: float
+
+
 @dataclass
 class RunResult:
     """A finished run: its configuration, its per-round records and its final model.
@@ -139,16 +158,16 @@ class RunResult:
         """Wall-clock time of all rounds (of the original computation, for cached runs)."""
         return sum(r.seconds for r in self.records)
 
-    def summary(self) -> dict[str, Any]:
-        """Headline numbers: rounds run, final accuracy, rounds to the stopping accuracy, time per round."""
+    def summary(self) -> RunSummary:
+        """The headline numbers of the run."""
         stop = self.config.get("stop_accuracy")
-        return {
-            "rounds run": self.rounds,
-            "final validation accuracy": self.final_accuracy,
-            "rounds to stop accuracy": None if stop is None else self.rounds_to_accuracy(stop),
-            "seconds per round": self.seconds / self.rounds,
-            "seconds in all": self.seconds,
-        }
+        return RunSummary(
+            rounds=self.rounds,
+            final_accuracy=self.final_accuracy,
+            rounds_to_stop=None if stop is None else self.rounds_to_accuracy(stop),
+            seconds_per_round=self.seconds / self.rounds,
+            seconds=self.seconds,
+        )
 
     def rounds_to_accuracy(self, accuracy: float) -> int | None:
         """The first round whose global validation accuracy is at least ``accuracy``, else ``None``."""

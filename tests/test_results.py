@@ -36,6 +36,8 @@ def test_frames_and_json(tmp_path):
     assert len(result.agents_frame()) == 4 and len(result.targets_frame()) == 4
     assert result.rounds_to_accuracy(0.65) == 2 and result.rounds_to_accuracy(0.99) is None
     assert result.seconds == 4.0
+    summary = result.summary()
+    assert (summary.rounds, summary.rounds_to_stop, summary.seconds_per_round) == (2, None, 2.0)
     path = tmp_path / "out.json"
     result.write_json(path)
     rows = json.loads(path.read_text())

@@ -88,6 +88,9 @@ HOW_TO_GET = (
 def load_fashion_mnist(root: str | Path | None = None, *, download: bool = True) -> Dataset:
     """Load and verify Fashion-MNIST; see the module docstring for where it looks.
 
+    The files are read and verified once per process; later calls return
+    the same tensors, so do not modify them in place.
+
     Args:
         root: folder holding the IDX files; ``None`` searches the default places.
         download: fetch the files with torchvision when they are not found.
