@@ -14,9 +14,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from fedutils.attacks import ATTACKS, Estimation, EstimationUse, attack_params
 from fedutils.config import ExperimentConfig, PartitionScheme
 from fedutils.data.targets import Target
-from fedutils.errors import FedutilsError
+from fedutils.errors import ConfigError, FedutilsError
 from fedutils.experiment import run_experiment
 from fedutils.models import ModelName
 from fedutils.presets import PRESETS, preset
@@ -26,6 +27,7 @@ PROG = "python -m fedutils"
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 NO_EARLY_STOP = "none"
+NO_ATTACK = "none"
 
 RUN_DESCRIPTION = """\
 Run federated learning with FedAvg (Bhagoji et al. 2019, §2): in each round
@@ -43,12 +45,16 @@ examples:
   python -m fedutils run --preset fast --seed 0 --json out.json
   python -m fedutils run --preset paper --rounds 10            # the paper's setting (slow on a CPU)
   python -m fedutils run --preset fast --k 20 --C 0.5 --target 5454:7 --target 3846:6
+  python -m fedutils run --preset fast --attack explicit_boosting            # λ = 1/α_m = 10
+  python -m fedutils run --preset fast --attack alternating --stealth-steps 10 --rho 1e-4
+  python -m fedutils run --preset fast --attack explicit_boosting --estimation previous
   python -m fedutils presets                                    # what each preset sets
 
 the JSON file is a list with one object per round: round, val_accuracy,
 val_loss, target_confidence, target_predicted (for the first target),
 targets_hit, seconds, targets (all targets) and agents (per agent: id,
-update_norm, val_accuracy of w_G + δ_i)."""
+is_malicious, update_norm, and the val_accuracy and target_confidence of
+w_G + δ_i)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -116,6 +122,36 @@ def _add_run_options(run: argparse.ArgumentParser) -> None:
     experiment.add_argument(
         "--no-agent-eval", action="store_true", help="skip evaluating every w_G + δ_i (faster, fewer records)"
     )
+    attack = run.add_argument_group("attack (one malicious agent; options apply to the attacks that have them)")
+    attack.add_argument(
+        "--attack",
+        choices=[NO_ATTACK, *ATTACKS],
+        help="none (default), explicit_boosting, stealthy (joint objective), alternating (minimisation) "
+        "or data_poisoning",
+    )
+    attack.add_argument("--boost", type=float, metavar="λ", help="boosting factor λ (default 1/α_m = k)")
+    attack.add_argument("--rho", type=float, metavar="ρ", help="weight ρ of the distance term (default 1e-4)")
+    attack.add_argument(
+        "--stealth-steps", type=int, metavar="N", help="alternating: stealth steps per malicious step (default 10)"
+    )
+    attack.add_argument(
+        "--mal-epochs",
+        type=float,
+        metavar="N",
+        help="the attacker's epochs: Adam steps on the targets for explicit_boosting (default 5), passes over "
+        "its data for stealthy and alternating (default 10), local epochs for data_poisoning (default E)",
+    )
+    attack.add_argument(
+        "--estimation",
+        choices=[e.value for e in Estimation],
+        help="estimate the other agents' update from the previous round (default none)",
+    )
+    attack.add_argument(
+        "--estimation-use",
+        choices=[u.value for u in EstimationUse],
+        help="pre: start the optimisation from w_G + the estimate (default); post: subtract it afterwards",
+    )
+    attack.add_argument("--malicious-agent", type=int, metavar="M", help="index of the malicious agent (default k − 1)")
     machine = run.add_argument_group("machine and files (do not change results)")
     machine.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or cuda:N")
     machine.add_argument(
@@ -144,6 +180,17 @@ _OPTION_TO_FIELD = {
 }
 
 
+_ATTACK_OPTION_TO_FIELD = {
+    "boost": "boost",
+    "rho": "rho",
+    "stealth_steps": "stealth_steps",
+    "mal_epochs": "epochs",
+    "estimation": "estimation",
+    "estimation_use": "estimation_use",
+    "malicious_agent": "malicious_agent",
+}
+
+
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     """The experiment the parsed options describe: the preset with the given options changed."""
     changes: dict[str, Any] = {
@@ -155,7 +202,29 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
         changes["targets"] = tuple(args.target)
     if args.no_agent_eval:
         changes["evaluate_agents"] = False
+    attack_options = {
+        field: getattr(args, option)
+        for option, field in _ATTACK_OPTION_TO_FIELD.items()
+        if getattr(args, option) is not None
+    }
+    if args.attack not in (None, NO_ATTACK):
+        try:
+            changes["attack"] = attack_params(args.attack, **attack_options)
+        except FedutilsError as error:
+            raise ConfigError(_with_flag_names(str(error))) from None
+    elif attack_options:
+        flags = ", ".join(
+            f"--{option.replace('_', '-')}" for option in _ATTACK_OPTION_TO_FIELD if getattr(args, option) is not None
+        )
+        raise ConfigError(f"{flags} need --attack, one of: {', '.join(ATTACKS)}.")
     return preset(args.preset, **changes)
+
+
+def _with_flag_names(message: str) -> str:
+    """Name the command-line flags in an attack option error."""
+    for option, field in _ATTACK_OPTION_TO_FIELD.items():
+        message = message.replace(f"{field} does not apply", f"--{option.replace('_', '-')} ({field}) does not apply")
+    return message
 
 
 def main(argv: Sequence[str] | None = None) -> int:

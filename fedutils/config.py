@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from fedutils.attacks import AttackParams, attack_from_dict
 from fedutils.data import fashion_mnist
 from fedutils.data.targets import PAPER_TARGET, Target, check_target
 from fedutils.errors import ConfigError
@@ -72,7 +73,10 @@ class ExperimentConfig:
             quick runs); ``None`` uses the whole shard.
         validation_samples: evaluate on the first n test examples; ``None`` uses all.
         targets: the adversarial objectives (test index → target class).
-        evaluate_agents: record the validation accuracy of w_G + δ_i for every agent.
+        evaluate_agents: record the validation accuracy (and target confidence)
+            of w_G + δ_i for every agent.
+        attack: the malicious agent's attack (see :mod:`fedutils.attacks`), or
+            ``None`` for a federation of honest agents.
         seed: seeds initialisation, agent sampling, batch order and dropout.
     """
 
@@ -93,6 +97,7 @@ class ExperimentConfig:
     validation_samples: int | None = None
     targets: tuple[Target, ...] = field(default=(PAPER_TARGET,))
     evaluate_agents: bool = True
+    attack: AttackParams | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -137,6 +142,14 @@ class ExperimentConfig:
             _require_int(self.samples_per_agent, "samples_per_agent", 1, train_size // self.num_agents)
         if self.validation_samples is not None:
             _require_int(self.validation_samples, "validation_samples", 1, test_size)
+        if self.attack is not None:
+            if not isinstance(self.attack, AttackParams):
+                raise ConfigError(f"attack must be an attack's options (fedutils.attacks), got {self.attack!r}.")
+            if self.attack.malicious_agent is not None and self.attack.malicious_agent >= self.num_agents:
+                raise ConfigError(
+                    f"malicious_agent must be between 0 and k − 1 = {self.num_agents - 1}, "
+                    f"got {self.attack.malicious_agent}."
+                )
         _require_int(self.seed, "seed", 0, None)
         _require_int(self.partition_seed, "partition_seed", 0, None)
         if not self.targets:
@@ -148,6 +161,13 @@ class ExperimentConfig:
     def agents_per_round(self) -> int:
         """k·C, the number of agents selected each round (``int(C·k)`` as in the authors' code)."""
         return int(self.participation * self.num_agents)
+
+    @property
+    def malicious_agent(self) -> int | None:
+        """The attacker's index (the last agent unless the attack names one), or ``None`` without an attack."""
+        if self.attack is None:
+            return None
+        return self.num_agents - 1 if self.attack.malicious_agent is None else self.attack.malicious_agent
 
     @property
     def aggregation_weight(self) -> float:
@@ -170,12 +190,18 @@ class ExperimentConfig:
                 value = value.value
             elif f.name == "targets":
                 value = [[t.index, t.target_class] for t in value]
+            elif f.name == "attack" and value is not None:
+                value = value.to_dict()
             out[f.name] = value
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExperimentConfig:
-        return cls(**{**data, "targets": tuple(Target(*t) for t in data.get("targets", [PAPER_TARGET]))})
+        values = dict(data)
+        values["targets"] = tuple(Target(*t) for t in data.get("targets", [PAPER_TARGET]))
+        if values.get("attack") is not None:
+            values["attack"] = attack_from_dict(values["attack"])
+        return cls(**values)
 
 
 def settings_table(configs: dict[str, ExperimentConfig]) -> pd.DataFrame:
@@ -201,10 +227,19 @@ def settings_table(configs: dict[str, ExperimentConfig]) -> pd.DataFrame:
             "stop at validation accuracy": stop,
             "max rounds T": str(config.max_rounds),
             "targets": ", ".join(str(t) for t in config.targets),
+            "attack": _describe_attack(config),
             "seed": str(config.seed),
         }
 
     return pd.DataFrame({name: describe(config) for name, config in configs.items()})
+
+
+def _describe_attack(config: ExperimentConfig) -> str:
+    if config.attack is None:
+        return "none"
+    options = {k: v for k, v in config.attack.to_dict().items() if k not in ("name", "malicious_agent")}
+    listed = ", ".join(f"{k} = {v}" for k, v in options.items())
+    return f"{config.attack.name} by agent {config.malicious_agent} ({listed})"
 
 
 def option_names() -> list[str]:

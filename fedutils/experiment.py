@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from fedutils.agents import Agent, BenignAgent, LocalTraining
+from fedutils.attacks import build_malicious_agent
 from fedutils.config import DatasetName, ExperimentConfig, PartitionScheme
 from fedutils.data.dataset import Dataset, LabelledData
 from fedutils.data.fashion_mnist import load_fashion_mnist
@@ -91,14 +92,29 @@ def initial_parameters(config: ExperimentConfig, num_classes: int) -> torch.Tens
 
 
 def build_agents(setup: Setup, device: torch.device) -> list[Agent]:
-    """The k benign agents of ``setup``, sharing one workspace network on ``device``."""
+    """The k agents of ``setup`` (benign, and the attacker if there is one), sharing one workspace on ``device``."""
     config = setup.config
     workspace = build_model(config.model, setup.dataset.num_classes).to(device)
     training = LocalTraining(config.local_epochs, config.batch_size, config.learning_rate, config.batch_order)
-    return [
-        BenignAgent(i, setup.agent_data(i).to(device), workspace, training, config.seed)
-        for i in range(config.num_agents)
-    ]
+    agents: list[Agent] = []
+    for i in range(config.num_agents):
+        data = setup.agent_data(i).to(device)
+        if i == config.malicious_agent:
+            agents.append(
+                build_malicious_agent(
+                    config.attack,
+                    agent_id=i,
+                    data=data,
+                    model=workspace,
+                    targets=setup.targets.to(device),
+                    training=training,
+                    seed=config.seed,
+                    aggregation_weight=config.aggregation_weight,
+                )
+            )
+        else:
+            agents.append(BenignAgent(i, data, workspace, training, config.seed))
+    return agents
 
 
 def run_experiment(

@@ -30,6 +30,18 @@ def select_agents(num_agents: int, per_round: int, rng: np.random.Generator) -> 
     return sorted(int(i) for i in rng.choice(num_agents, per_round, replace=False))
 
 
+def _agent_record(
+    agent: Agent, update: torch.Tensor, global_params: torch.Tensor, evaluator: Evaluator | None
+) -> AgentRecord:
+    """What the server records of one update: its norm and, if evaluating, the model w_G + δ_i."""
+    if evaluator is None:
+        return AgentRecord(agent.agent_id, agent.is_malicious, update.norm().item(), None, None)
+    evaluation, outcomes = evaluator.evaluate(global_params + update)
+    return AgentRecord(
+        agent.agent_id, agent.is_malicious, update.norm().item(), evaluation.accuracy, outcomes[0].confidence
+    )
+
+
 def run_federation(
     config: ExperimentConfig,
     agents: Sequence[Agent],
@@ -63,12 +75,7 @@ def run_federation(
         updates = torch.stack([agents[i].compute_update(global_params, round_index) for i in agent_bar])
         weights = torch.full((len(selected),), config.aggregation_weight, device=updates.device)
         agent_records = tuple(
-            AgentRecord(
-                agent_id=i,
-                is_malicious=agents[i].is_malicious,
-                update_norm=update.norm().item(),
-                val_accuracy=evaluator.accuracy(global_params + update) if config.evaluate_agents else None,
-            )
+            _agent_record(agents[i], update, global_params, evaluator if config.evaluate_agents else None)
             for i, update in zip(selected, updates, strict=True)
         )
         global_params = global_params + fedavg(updates, weights)

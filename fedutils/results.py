@@ -22,7 +22,7 @@ import torch
 from fedutils._version import __version__
 from fedutils.training import TargetOutcome
 
-RESULTS_SCHEMA = 1
+RESULTS_SCHEMA = 2
 """Bumped whenever the meaning of a cached result changes; with the package
 version it is part of the cache key, so stale runs are never reused."""
 
@@ -42,12 +42,15 @@ class AgentRecord:
         update_norm: ‖δ_i‖₂ over all parameters.
         val_accuracy: validation accuracy of w_G^{t−1} + δ_i (what the server's
             accuracy check sees), or ``None`` when agent evaluation is off.
+        target_confidence: the first target's confidence in its target class
+            under w_G^{t−1} + δ_i, or ``None`` when agent evaluation is off.
     """
 
     agent_id: int
     is_malicious: bool
     update_norm: float
     val_accuracy: float | None
+    target_confidence: float | None = None
 
 
 @dataclass(frozen=True)

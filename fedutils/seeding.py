@@ -23,6 +23,7 @@ class Stream(IntEnum):
     INIT = 0
     AGENT_SAMPLING = 1
     LOCAL_TRAINING = 2
+    POISONING = 3
 
 
 def derive_seed(seed: int, stream: Stream, *indices: int) -> int:

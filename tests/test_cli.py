@@ -26,6 +26,32 @@ def test_run_writes_per_round_json(tmp_path, capsys):
     assert "read from the cache" in capsys.readouterr().out
 
 
+def test_attack_run_records_the_attacker(tmp_path):
+    out = tmp_path / "attack.json"
+    argv = ["run", "--preset", "smoke", "--attack", "explicit_boosting", "--boost", "10", "--mal-epochs", "5"]
+    assert main([*argv, "--json", str(out), "--quiet", "--no-cache"]) == 0
+    rows = json.loads(out.read_text())
+    assert [a["agent_id"] for a in rows[-1]["agents"] if a["is_malicious"]] == [9]
+    assert rows[-1]["target_predicted"] == 7
+
+
+def test_attack_options_map_onto_the_attack():
+    args = build_parser().parse_args(
+        ["run", "--attack", "alternating", "--boost", "2", "--rho", "0.001", "--stealth-steps", "5",
+         "--mal-epochs", "3", "--estimation", "previous", "--estimation-use", "post", "--malicious-agent", "0"]
+    )  # fmt: skip
+    attack = config_from_args(args).attack
+    assert (attack.name, attack.boost, attack.rho, attack.stealth_steps, attack.epochs) == (
+        "alternating",
+        2,
+        1e-3,
+        5,
+        3,
+    )
+    assert (attack.estimation.value, attack.estimation_use.value, attack.malicious_agent) == ("previous", "post", 0)
+    assert config_from_args(build_parser().parse_args(["run", "--attack", "none"])).attack is None
+
+
 def test_options_map_onto_the_config():
     args = build_parser().parse_args(
         [
@@ -80,6 +106,11 @@ def _exit_status(argv: list[str]) -> int:
         (["run", "--target", "abc"], "INDEX:CLASS"),
         (["run", "--stop-accuracy", "high"], "expected a fraction"),
         (["run", "--device", "tpu"], "device must be"),
+        (["run", "--boost", "3"], "--boost need --attack, one of: explicit_boosting"),
+        (["run", "--attack", "explicit_boosting", "--stealth-steps", "3"], "--stealth-steps (stealth_steps) does not"),
+        (["run", "--attack", "alternating", "--malicious-agent", "10"], "malicious_agent must be between 0 and"),
+        (["run", "--attack", "stealthy", "--rho", "-1"], "rho (ρ) must be a number of at least 0"),
+        (["run", "--attack", "backdoor"], "invalid choice"),
     ],
 )
 def test_bad_input_is_one_sentence_and_exit_status_2(argv, message, capsys):

@@ -1,0 +1,215 @@
+"""What every malicious agent shares: its parameters' common part, and the round protocol.
+
+A malicious agent is an :class:`~fedutils.agents.Agent` like any other: the
+federation calls :meth:`MaliciousAgent.compute_update` and learns nothing
+else. Inside, the agent
+
+1. estimates the other agents' update from what it saw before (if asked to),
+2. crafts its update (each attack's :meth:`MaliciousAgent.craft`), on the
+   same seeded stream a benign agent would use for that round,
+3. remembers what it received and sent, for the next estimate.
+
+The threat model is the paper's (§2): one agent, no access to the other
+agents' current updates, acting on the previous global state.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import typing
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from fedutils.agents import LocalTraining
+from fedutils.attacks.estimation import Estimation, EstimationUse, OthersUpdateTracker
+from fedutils.attacks.objectives import Anchor
+from fedutils.data.dataset import LabelledData
+from fedutils.data.targets import TargetSet
+from fedutils.errors import ConfigError
+from fedutils.models import flatten_parameters, load_flat_parameters
+from fedutils.seeding import Stream, derive_seed, torch_seeded
+from fedutils.training import local_step_count, train_locally
+
+
+@dataclass(frozen=True)
+class AttackParams:
+    """Options every attack has.
+
+    Attributes:
+        malicious_agent: index of the attacker; ``None`` means the last agent,
+            k − 1, as in the authors' code (SPEC §2.1).
+        estimation: whether to estimate the other agents' update (§3.2 of the paper).
+        estimation_use: use the estimate as the optimisation's start point or as a correction.
+    """
+
+    name: ClassVar[str] = ""
+
+    malicious_agent: int | None = None
+    estimation: Estimation = Estimation.NONE
+    estimation_use: EstimationUse = EstimationUse.PRE
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            kind = hints[f.name]
+            value = getattr(self, f.name)
+            if float in (kind, *typing.get_args(kind)) and isinstance(value, int) and not isinstance(value, bool):
+                object.__setattr__(self, f.name, float(value))  # so that 10 and 10.0 are one experiment
+            elif int in (kind, *typing.get_args(kind)) and isinstance(value, float) and value.is_integer():
+                object.__setattr__(self, f.name, int(value))  # 5.0 steps from the command line are 5 steps
+            elif isinstance(kind, type) and issubclass(kind, Enum):
+                try:
+                    object.__setattr__(self, f.name, kind(value))
+                except ValueError:
+                    allowed = ", ".join(m.value for m in kind)
+                    raise ConfigError(f"{f.name} must be one of {allowed}; got {value!r}.") from None
+        self.validate()
+
+    def validate(self) -> None:
+        """Check the attack's own options (subclasses extend this)."""
+        if self.malicious_agent is not None and not (
+            isinstance(self.malicious_agent, int) and self.malicious_agent >= 0
+        ):
+            raise ConfigError(f"malicious_agent must be a non-negative integer, got {self.malicious_agent!r}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values, with the attack's name under ``"name"``."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {"name": self.name, **{k: v.value if isinstance(v, Enum) else v for k, v in values.items()}}
+
+    def replace(self, **changes: Any) -> AttackParams:
+        """A copy with some options changed (validated again)."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            allowed = ", ".join(f.name for f in dataclasses.fields(self))
+            raise ConfigError(f"{', '.join(sorted(unknown))} does not apply to {self.name}; its options: {allowed}.")
+        return dataclasses.replace(self, **changes)
+
+
+def require_positive(value: Any, name: str) -> None:
+    """Raise a one-sentence :class:`ConfigError` unless ``value`` is a positive number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigError(f"{name} must be a positive number, got {value!r}.")
+
+
+def require_positive_int(value: Any, name: str) -> None:
+    """Raise a one-sentence :class:`ConfigError` unless ``value`` is an integer of at least 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be an integer of at least 1, got {value!r}.")
+
+
+def require_non_negative(value: Any, name: str) -> None:
+    """Raise a one-sentence :class:`ConfigError` unless ``value`` is a number ≥ 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ConfigError(f"{name} must be a number of at least 0, got {value!r}.")
+
+
+class MaliciousAgent(abc.ABC):
+    """Base of the attackers: estimation bookkeeping and seeding around :meth:`craft`.
+
+    Args:
+        agent_id: the attacker's index.
+        data: its own shard (used by the attacks with a benign objective).
+        model: a workspace network (may be shared with the benign agents).
+        targets: the adversarial target set (x_l, τ_l).
+        training: the federation's local-training settings (B, learning rate, batch order, E).
+        seed: the run seed.
+        aggregation_weight: α_m, the attacker's FedAvg weight.
+        params: the attack's options.
+    """
+
+    is_malicious = True
+
+    def __init__(
+        self,
+        agent_id: int,
+        data: LabelledData,
+        model: nn.Module,
+        targets: TargetSet,
+        training: LocalTraining,
+        seed: int,
+        aggregation_weight: float,
+        params: AttackParams,
+    ) -> None:
+        self.agent_id = agent_id
+        self.data = data
+        self.model = model
+        self.targets = targets
+        self.training = training
+        self.seed = seed
+        self.aggregation_weight = aggregation_weight
+        self.params = params
+        self.tracker = OthersUpdateTracker(aggregation_weight)
+
+    def boost_factor(self, boost: float | None) -> float:
+        """λ: the given value, or 1/α_m, which undoes the server's averaging (§3.1 of the paper)."""
+        return boost if boost is not None else 1.0 / self.aggregation_weight
+
+    def compute_update(self, global_params: torch.Tensor, round_index: int) -> torch.Tensor:
+        others = self.tracker.estimate(global_params, round_index)
+        estimate = others if self.params.estimation is Estimation.PREVIOUS else None
+        stream_seed = derive_seed(self.seed, Stream.LOCAL_TRAINING, round_index, self.agent_id)
+        with torch_seeded(stream_seed, global_params.device) as generator:
+            update = self.craft(global_params, estimate, others, generator)
+        self.tracker.remember(global_params, round_index, update)
+        return update
+
+    @abc.abstractmethod
+    def craft(
+        self,
+        global_params: torch.Tensor,
+        estimate: torch.Tensor | None,
+        others: torch.Tensor | None,
+        generator: torch.Generator,
+    ) -> torch.Tensor:
+        """The malicious update for this round.
+
+        Args:
+            global_params: w_G^{t−1}.
+            estimate: δ̂ to account for (``None`` without estimation or before there is one).
+            others: the others' previous update δ̂, whether or not estimation is on (the
+                stealthy objectives' anchor); ``None`` in the attacker's first round.
+            generator: the round's seeded generator for batch order.
+        """
+
+    def distance_anchor(
+        self,
+        anchor: Anchor,
+        epochs: float,
+        global_params: torch.Tensor,
+        others: torch.Tensor | None,
+        generator: torch.Generator,
+    ) -> torch.Tensor | None:
+        """w_G + δ_cons for the distance term, or ``None`` when there is no anchor yet.
+
+        ``others``: the others' previous update (none in the attacker's first
+        round). ``self``: a benign update trained first from w_G for ``epochs``
+        epochs on the attacker's data (the authors' ``dist_self``, SPEC §5.3).
+        """
+        if anchor is Anchor.OTHERS:
+            return None if others is None else global_params + others
+        load_flat_parameters(self.model, global_params)
+        train_locally(
+            self.model,
+            self.data,
+            num_steps=local_step_count(len(self.data), epochs, self.training.batch_size),
+            batch_size=self.training.batch_size,
+            learning_rate=self.training.learning_rate,
+            batch_order=self.training.batch_order,
+            generator=generator,
+        )
+        return flatten_parameters(self.model)
+
+    def start_and_base(
+        self, global_params: torch.Tensor, estimate: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Where the optimisation starts and what the update is measured from (see :class:`EstimationUse`)."""
+        if estimate is None:
+            return global_params, global_params
+        base = global_params + estimate
+        return (base if self.params.estimation_use is EstimationUse.PRE else global_params), base

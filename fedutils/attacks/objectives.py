@@ -1,0 +1,73 @@
+"""The pieces of the attackers' objectives (Bhagoji et al. 2019, §3–4).
+
+* the adversarial loss: mean cross-entropy of the model on the target set
+  towards the *target* labels;
+* the distance term ρ‖δ − δ_cons‖² of the stealthy objectives, written on the
+  model's weights w = w_G + δ as ρ‖w − (w_G + δ_cons)‖². It is built from the
+  live parameters, so it is differentiable and its gradient
+  2ρ(w − w_anchor) pulls the update towards its anchor.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fedutils.data.targets import TargetSet
+
+
+class DistanceForm(str, Enum):
+    """ρ‖δ − δ_cons‖² as the talk writes it, or ρ·½‖δ − δ_cons‖² as the authors' code computes it
+    (TensorFlow's ``l2_loss``, SPEC §5.3)."""
+
+    SQUARED = "squared"
+    HALF_SQUARED = "half_squared"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Anchor(str, Enum):
+    """δ_cons of the distance term: the others' previous update, or the attacker's own benign update."""
+
+    OTHERS = "others"
+    SELF = "self"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def adversarial_loss(model: nn.Module, targets: TargetSet) -> torch.Tensor:
+    """Mean cross-entropy of ``model`` on the target inputs towards their target classes."""
+    return F.cross_entropy(model(targets.x), targets.target_classes)
+
+
+def flat_parameters_with_grad(model: nn.Module) -> torch.Tensor:
+    """All parameters as one flat vector that stays connected to the autograd graph."""
+    return torch.cat([p.reshape(-1) for p in model.parameters()])
+
+
+def distance_penalty(
+    model: nn.Module,
+    anchor: torch.Tensor,
+    rho: float,
+    form: DistanceForm = DistanceForm.SQUARED,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """ρ‖w − anchor‖² (or ρ·½‖·‖²) over the parameters selected by ``mask`` (all when ``None``).
+
+    Args:
+        model: the model whose current weights w are penalised.
+        anchor: w_G + δ_cons as a flat vector (no gradient flows into it).
+        rho: ρ, the weight of the term.
+        form: squared or half-squared norm.
+        mask: boolean mask over the flat vector, e.g. weights only (SPEC §5.3 ``wt_o``).
+    """
+    difference = flat_parameters_with_grad(model) - anchor.detach()
+    if mask is not None:
+        difference = difference[mask]
+    scale = 0.5 if form is DistanceForm.HALF_SQUARED else 1.0
+    return rho * scale * difference.pow(2).sum()

@@ -1,0 +1,81 @@
+"""Stealthy model poisoning: the joint objective (Bhagoji et al. 2019, §4; the talk's settings).
+
+The attacker minimises, with Adam over its own data for a few epochs,
+
+    L(D_m; w_G + δ) + λ·L({x_l, τ_l}; w_G + δ) + ρ‖δ − δ_cons‖²,
+
+so its update also fits its own data (to pass the server's accuracy check),
+boosts only the adversarial term, and stays close to an anchor δ_cons (to
+pass the weight-update statistics). The anchor is the other agents'
+previous cumulative update (the talk's choice), or the attacker's own
+benign update.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+
+from fedutils.attacks.base import AttackParams, MaliciousAgent, require_non_negative, require_positive
+from fedutils.attacks.objectives import Anchor, DistanceForm, adversarial_loss, distance_penalty
+from fedutils.models import flatten_parameters, load_flat_parameters
+from fedutils.training import batch_indices, fresh_adam, local_step_count
+
+
+@dataclass(frozen=True)
+class StealthyPoisoning(AttackParams):
+    """Options of the joint (stealthy) objective.
+
+    Attributes:
+        boost: λ, the weight of the adversarial loss; ``None`` means 1/α_m (the talk: 10).
+        rho: ρ, the weight of the distance term (the talk: 1e-4).
+        epochs: passes of Adam over the attacker's data (the talk: 10).
+        anchor: δ_cons. With ``others`` there is no distance term in the
+            attacker's first round, when it has no estimate yet.
+        distance: squared (the talk) or half-squared (the authors' code) norm.
+    """
+
+    name: ClassVar[str] = "stealthy"
+
+    boost: float | None = None
+    rho: float = 1e-4
+    epochs: float = 10
+    anchor: Anchor = Anchor.OTHERS
+    distance: DistanceForm = DistanceForm.SQUARED
+
+    def validate(self) -> None:
+        super().validate()
+        if self.boost is not None:
+            require_positive(self.boost, "boost (λ)")
+        require_non_negative(self.rho, "rho (ρ)")
+        require_positive(self.epochs, "epochs (malicious epochs)")
+
+
+class StealthyPoisoningAgent(MaliciousAgent):
+    """The attacker of :class:`StealthyPoisoning`."""
+
+    params: StealthyPoisoning
+
+    def craft(self, global_params, estimate, others, generator) -> torch.Tensor:
+        p = self.params
+        anchor = self.distance_anchor(p.anchor, p.epochs, global_params, others, generator)
+        start, base = self.start_and_base(global_params, estimate)
+        load_flat_parameters(self.model, start)
+        self.model.train()
+        optimizer = fresh_adam(self.model, self.training.learning_rate)
+        boost = self.boost_factor(p.boost)
+        batch = self.training.batch_size
+        steps = local_step_count(len(self.data), p.epochs, batch)
+        for rows in batch_indices(len(self.data), batch, steps, self.training.batch_order, generator):
+            optimizer.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(self.model(self.data.x[rows]), self.data.y[rows])
+            loss = loss + boost * adversarial_loss(self.model, self.targets)
+            if anchor is not None:
+                loss = loss + distance_penalty(self.model, anchor, p.rho, p.distance)
+            loss.backward()
+            optimizer.step()
+        self.model.eval()
+        return flatten_parameters(self.model) - base
