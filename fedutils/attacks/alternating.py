@@ -25,14 +25,8 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from fedutils.attacks.base import (
-    AttackParams,
-    MaliciousAgent,
-    require_non_negative,
-    require_positive,
-    require_positive_int,
-)
-from fedutils.attacks.objectives import Anchor, DistanceForm, adversarial_loss, distance_penalty
+from fedutils.attacks.base import ConstrainedAttack, MaliciousAgent, require_positive_int
+from fedutils.attacks.objectives import Anchor, adversarial_loss, distance_penalty
 from fedutils.models import flatten_parameters, load_flat_parameters, weight_mask
 from fedutils.training import batch_indices, fresh_adam, local_step_count
 
@@ -48,39 +42,30 @@ class StepOrder(str, Enum):
 
 
 @dataclass(frozen=True)
-class AlternatingMinimisation(AttackParams):
-    """Options of alternating minimisation.
+class AlternatingMinimisation(ConstrainedAttack):
+    """Options of alternating minimisation (and those of :class:`ConstrainedAttack`).
+
+    ``boost`` (λ) applies to each malicious step; ``epochs`` is the budget in
+    passes over the attacker's data by stealth steps (the code: 10); the
+    anchor defaults to the attacker's own benign update, as in the authors'
+    command (``dist_self``).
 
     Attributes:
-        boost: λ applied to each malicious step; ``None`` means 1/α_m (the talk: 10).
-        rho: ρ of the distance term (the talk and the code: 1e-4).
         stealth_steps: stealth steps per malicious step (the talk: 10).
-        epochs: the budget, in passes over the attacker's data by stealth steps (the code: 10).
-        anchor: δ_cons: the attacker's own benign update (the authors' command,
-            ``dist_self``) or the others' previous update.
         order: which kind of step opens each block.
         weights_only: boost and constrain weights only, not biases (the code's ``wt_o``).
-        distance: squared (the talk) or half-squared (the code) norm.
     """
 
     name: ClassVar[str] = "alternating"
 
-    boost: float | None = None
-    rho: float = 1e-4
-    stealth_steps: int = 10
-    epochs: float = 10
     anchor: Anchor = Anchor.SELF
+    stealth_steps: int = 10
     order: StepOrder = StepOrder.MALICIOUS_FIRST
     weights_only: bool = False
-    distance: DistanceForm = DistanceForm.SQUARED
 
     def validate(self) -> None:
         super().validate()
-        if self.boost is not None:
-            require_positive(self.boost, "boost (λ)")
-        require_non_negative(self.rho, "rho (ρ)")
         require_positive_int(self.stealth_steps, "stealth_steps")
-        require_positive(self.epochs, "epochs (malicious epochs)")
 
 
 class AlternatingMinimisationAgent(MaliciousAgent):

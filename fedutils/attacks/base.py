@@ -27,7 +27,7 @@ from torch import nn
 
 from fedutils.agents import LocalTraining
 from fedutils.attacks.estimation import Estimation, EstimationUse, OthersUpdateTracker
-from fedutils.attacks.objectives import Anchor
+from fedutils.attacks.objectives import Anchor, DistanceForm
 from fedutils.data.dataset import LabelledData
 from fedutils.data.targets import TargetSet
 from fedutils.errors import ConfigError
@@ -89,6 +89,47 @@ class AttackParams:
             allowed = ", ".join(f.name for f in dataclasses.fields(self))
             raise ConfigError(f"{', '.join(sorted(unknown))} does not apply to {self.name}; its options: {allowed}.")
         return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class BoostedAttack(AttackParams):
+    """Options of an attack that boosts its malicious part.
+
+    Attributes:
+        boost: λ; ``None`` means 1/α_m (= k with equal shares), which undoes the
+            server's averaging (§3.1 of the paper).
+    """
+
+    boost: float | None = None
+
+    def validate(self) -> None:
+        super().validate()
+        if self.boost is not None:
+            require_positive(self.boost, "boost (λ)")
+
+
+@dataclass(frozen=True)
+class ConstrainedAttack(BoostedAttack):
+    """Options of an attack that also trains on its own data and stays near an anchor (§4 of the paper).
+
+    Attributes:
+        rho: ρ, the weight of the distance term ρ‖δ − δ_cons‖² (the talk: 1e-4).
+        epochs: passes over the attacker's own data (the talk: 10).
+        anchor: δ_cons: the other agents' previous update or the attacker's own
+            benign update. With ``others`` there is no distance term in the
+            attacker's first round, when it has no estimate yet.
+        distance: squared (the talk) or half-squared (the authors' code) norm.
+    """
+
+    rho: float = 1e-4
+    epochs: float = 10
+    anchor: Anchor = Anchor.OTHERS
+    distance: DistanceForm = DistanceForm.SQUARED
+
+    def validate(self) -> None:
+        super().validate()
+        require_non_negative(self.rho, "rho (ρ)")
+        require_positive(self.epochs, "epochs (malicious epochs)")
 
 
 def require_positive(value: Any, name: str) -> None:

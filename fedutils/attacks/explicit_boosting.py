@@ -17,18 +17,17 @@ from typing import ClassVar
 
 import torch
 
-from fedutils.attacks.base import AttackParams, MaliciousAgent, require_positive, require_positive_int
+from fedutils.attacks.base import BoostedAttack, MaliciousAgent, require_positive, require_positive_int
 from fedutils.attacks.objectives import adversarial_loss
 from fedutils.models import flatten_parameters, load_flat_parameters
 from fedutils.training import fresh_adam
 
 
 @dataclass(frozen=True)
-class ExplicitBoosting(AttackParams):
-    """Options of explicit boosting.
+class ExplicitBoosting(BoostedAttack):
+    """Options of explicit boosting (and ``boost``, λ, of :class:`BoostedAttack`).
 
     Attributes:
-        boost: λ; ``None`` means 1/α_m (= k with equal shares), the paper's choice.
         epochs: Adam steps on the target set (its r examples form one batch, so
             an epoch is one step); the talk's setting is 5.
         stop_loss: the authors' stopping rule when set (e.g. 1e-6): after at
@@ -40,7 +39,6 @@ class ExplicitBoosting(AttackParams):
 
     name: ClassVar[str] = "explicit_boosting"
 
-    boost: float | None = None
     epochs: int = 5
     stop_loss: float | None = None
     loss_check_every: int = 100
@@ -48,8 +46,6 @@ class ExplicitBoosting(AttackParams):
 
     def validate(self) -> None:
         super().validate()
-        if self.boost is not None:
-            require_positive(self.boost, "boost (λ)")
         require_positive_int(self.epochs, "epochs (malicious steps)")
         if self.stop_loss is not None:
             require_positive(self.stop_loss, "stop_loss")

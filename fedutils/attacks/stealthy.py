@@ -19,39 +19,18 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from fedutils.attacks.base import AttackParams, MaliciousAgent, require_non_negative, require_positive
-from fedutils.attacks.objectives import Anchor, DistanceForm, adversarial_loss, distance_penalty
+from fedutils.attacks.base import ConstrainedAttack, MaliciousAgent
+from fedutils.attacks.objectives import adversarial_loss, distance_penalty
 from fedutils.models import flatten_parameters, load_flat_parameters
 from fedutils.training import batch_indices, fresh_adam, local_step_count
 
 
 @dataclass(frozen=True)
-class StealthyPoisoning(AttackParams):
-    """Options of the joint (stealthy) objective.
-
-    Attributes:
-        boost: λ, the weight of the adversarial loss; ``None`` means 1/α_m (the talk: 10).
-        rho: ρ, the weight of the distance term (the talk: 1e-4).
-        epochs: passes of Adam over the attacker's data (the talk: 10).
-        anchor: δ_cons. With ``others`` there is no distance term in the
-            attacker's first round, when it has no estimate yet.
-        distance: squared (the talk) or half-squared (the authors' code) norm.
-    """
+class StealthyPoisoning(ConstrainedAttack):
+    """Options of the joint (stealthy) objective: λ weighs the adversarial loss (the talk: 10 = 1/α_m),
+    ρ = 1e-4, 10 epochs, anchored to the others' previous update (see :class:`ConstrainedAttack`)."""
 
     name: ClassVar[str] = "stealthy"
-
-    boost: float | None = None
-    rho: float = 1e-4
-    epochs: float = 10
-    anchor: Anchor = Anchor.OTHERS
-    distance: DistanceForm = DistanceForm.SQUARED
-
-    def validate(self) -> None:
-        super().validate()
-        if self.boost is not None:
-            require_positive(self.boost, "boost (λ)")
-        require_non_negative(self.rho, "rho (ρ)")
-        require_positive(self.epochs, "epochs (malicious epochs)")
 
 
 class StealthyPoisoningAgent(MaliciousAgent):
