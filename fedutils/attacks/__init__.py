@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from fedutils.attacks.alternating import AlternatingMinimisation, AlternatingMinimisationAgent, StepOrder
-from fedutils.attacks.base import AttackParams, MaliciousAgent
+from fedutils.attacks.base import AttackParams, BoostedAttack, ConstrainedAttack, MaliciousAgent
 from fedutils.attacks.data_poisoning import DataPoisoning, DataPoisoningAgent
 from fedutils.attacks.estimation import Estimation, EstimationUse, OthersUpdateTracker
 from fedutils.attacks.explicit_boosting import ExplicitBoosting, ExplicitBoostingAgent
@@ -66,6 +66,8 @@ __all__ = [
     "AlternatingMinimisationAgent",
     "Anchor",
     "AttackParams",
+    "BoostedAttack",
+    "ConstrainedAttack",
     "DataPoisoning",
     "DataPoisoningAgent",
     "DistanceForm",
