@@ -21,26 +21,21 @@ from fedutils.data import fashion_mnist
 from fedutils.data.targets import PAPER_TARGET, Target, check_target
 from fedutils.errors import ConfigError
 from fedutils.models import ModelName, build_model, count_parameters
+from fedutils.options import Choice
 from fedutils.training import BatchOrder
 
 
-class DatasetName(str, Enum):
+class DatasetName(Choice):
     """Datasets an experiment can use."""
 
     FASHION_MNIST = fashion_mnist.NAME
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class PartitionScheme(str, Enum):
+class PartitionScheme(Choice):
     """How the training set is split among agents: the paper's IID shards or Dirichlet(α)."""
 
     IID = "iid"
     DIRICHLET = "dirichlet"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 TRAIN_SIZES = {DatasetName.FASHION_MNIST: fashion_mnist.TRAIN_SIZE}

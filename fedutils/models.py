@@ -13,20 +13,17 @@ aggregators and checks never see a model. Every network here:
 
 from __future__ import annotations
 
-from enum import Enum
-
 import torch
 from torch import nn
 
+from fedutils.options import Choice
 
-class ModelName(str, Enum):
+
+class ModelName(Choice):
     """The networks a configuration can name."""
 
     MODEL_A = "model_a"
     FAST_CNN = "fast_cnn"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class ConvClassifier(nn.Module):

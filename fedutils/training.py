@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from enum import Enum
 
 import torch
 import torch.nn.functional as F
@@ -18,13 +17,14 @@ from torch import nn
 
 from fedutils.data.dataset import LabelledData
 from fedutils.data.targets import TargetSet
+from fedutils.options import Choice
 
 EVAL_BATCH_SIZE = 100
 """Batch size for inference, as in the authors' evaluation. Any value gives the same numbers up
 to float rounding; on a CPU, 100 was as fast as or faster than larger batches (cache-sized)."""
 
 
-class BatchOrder(str, Enum):
+class BatchOrder(Choice):
     """How local training walks through an agent's data.
 
     ``sequential`` is the authors' fixed order: step s uses the batch starting
@@ -35,9 +35,6 @@ class BatchOrder(str, Enum):
 
     SEQUENTIAL = "sequential"
     SHUFFLED = "shuffled"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 def local_step_count(num_samples: int, epochs: float, batch_size: int) -> int:

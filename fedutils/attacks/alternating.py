@@ -19,7 +19,6 @@ data in stealth steps (10 epochs: 1,200 stealth and 120 malicious steps for
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 from typing import ClassVar
 
 import torch
@@ -28,17 +27,15 @@ import torch.nn.functional as F
 from fedutils.attacks.base import ConstrainedAttack, MaliciousAgent, require_positive_int
 from fedutils.attacks.objectives import Anchor, adversarial_loss, distance_penalty
 from fedutils.models import flatten_parameters, load_flat_parameters, weight_mask
+from fedutils.options import Choice
 from fedutils.training import batch_indices, fresh_adam, local_step_count
 
 
-class StepOrder(str, Enum):
+class StepOrder(Choice):
     """Which kind of step opens each block: the malicious one (the talk) or the stealth ones (the code)."""
 
     MALICIOUS_FIRST = "malicious_first"
     STEALTH_FIRST = "stealth_first"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)

@@ -15,22 +15,20 @@ update of the other agents" that the stealthy objective stays close to.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 
 import torch
 
+from fedutils.options import Choice
 
-class Estimation(str, Enum):
+
+class Estimation(Choice):
     """Whether the attacker accounts for the other agents' update: not at all, or by the previous step."""
 
     NONE = "none"
     PREVIOUS = "previous"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class EstimationUse(str, Enum):
+class EstimationUse(Choice):
     """How an estimate δ̂ is used (SPEC §5.4).
 
     ``pre``: the malicious optimisation starts from w_G^{t−1} + δ̂ (the
@@ -43,9 +41,6 @@ class EstimationUse(str, Enum):
 
     PRE = "pre"
     POST = "post"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass

@@ -10,34 +10,27 @@
 
 from __future__ import annotations
 
-from enum import Enum
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from fedutils.data.targets import TargetSet
+from fedutils.options import Choice
 
 
-class DistanceForm(str, Enum):
+class DistanceForm(Choice):
     """ρ‖δ − δ_cons‖² as the talk writes it, or ρ·½‖δ − δ_cons‖² as the authors' code computes it
     (TensorFlow's ``l2_loss``, SPEC §5.3)."""
 
     SQUARED = "squared"
     HALF_SQUARED = "half_squared"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class Anchor(str, Enum):
+class Anchor(Choice):
     """δ_cons of the distance term: the others' previous update, or the attacker's own benign update."""
 
     OTHERS = "others"
     SELF = "self"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 def adversarial_loss(model: nn.Module, targets: TargetSet) -> torch.Tensor:
