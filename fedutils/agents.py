@@ -52,6 +52,31 @@ class LocalTraining:
     learning_rate: float
     batch_order: BatchOrder = BatchOrder.SEQUENTIAL
 
+    def steps_for(self, num_samples: int, epochs: float | None = None) -> int:
+        """``int(E·n/B)`` optimiser steps for ``num_samples`` examples (``epochs`` overrides E)."""
+        return local_step_count(num_samples, self.epochs if epochs is None else epochs, self.batch_size)
+
+    def train_from(
+        self,
+        model: nn.Module,
+        start: torch.Tensor,
+        data: LabelledData,
+        generator: torch.Generator,
+        epochs: float | None = None,
+    ) -> torch.Tensor:
+        """Train ``model`` from the flat parameters ``start`` on ``data`` as a benign agent does; the result, flat."""
+        load_flat_parameters(model, start)
+        train_locally(
+            model,
+            data,
+            num_steps=self.steps_for(len(data), epochs),
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            batch_order=self.batch_order,
+            generator=generator,
+        )
+        return flatten_parameters(model)
+
 
 class BenignAgent:
     """An honest agent: trains from w_G^{t−1} on its own shard and reports the difference.
@@ -80,19 +105,10 @@ class BenignAgent:
 
     @property
     def num_steps(self) -> int:
-        return local_step_count(len(self.data), self.training.epochs, self.training.batch_size)
+        return self.training.steps_for(len(self.data))
 
     def compute_update(self, global_params: torch.Tensor, round_index: int) -> torch.Tensor:
-        load_flat_parameters(self.model, global_params)
         stream_seed = derive_seed(self.seed, Stream.LOCAL_TRAINING, round_index, self.agent_id)
         with torch_seeded(stream_seed, global_params.device) as generator:
-            train_locally(
-                self.model,
-                self.data,
-                num_steps=self.num_steps,
-                batch_size=self.training.batch_size,
-                learning_rate=self.training.learning_rate,
-                batch_order=self.training.batch_order,
-                generator=generator,
-            )
-        return flatten_parameters(self.model) - global_params
+            trained = self.training.train_from(self.model, global_params, self.data, generator)
+        return trained - global_params

@@ -28,7 +28,7 @@ from fedutils.attacks.base import ConstrainedAttack, MaliciousAgent, require_pos
 from fedutils.attacks.objectives import Anchor, adversarial_loss, distance_penalty
 from fedutils.models import flatten_parameters, load_flat_parameters, weight_mask
 from fedutils.options import Choice
-from fedutils.training import batch_indices, fresh_adam, local_step_count
+from fedutils.training import batch_indices, fresh_adam
 
 
 class StepOrder(Choice):
@@ -80,7 +80,7 @@ class AlternatingMinimisationAgent(MaliciousAgent):
         stealth_optimizer = fresh_adam(self.model, self.training.learning_rate)
         malicious_optimizer = fresh_adam(self.model, self.training.learning_rate)
         batch = self.training.batch_size
-        blocks = max(1, local_step_count(len(self.data), p.epochs, batch) // p.stealth_steps)
+        blocks = max(1, self.training.steps_for(len(self.data), p.epochs) // p.stealth_steps)
         batches = batch_indices(len(self.data), batch, blocks * p.stealth_steps, self.training.batch_order, generator)
         for _ in range(blocks):
             if p.order is StepOrder.MALICIOUS_FIRST:

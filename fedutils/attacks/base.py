@@ -31,9 +31,7 @@ from fedutils.attacks.objectives import Anchor, DistanceForm
 from fedutils.data.dataset import LabelledData
 from fedutils.data.targets import TargetSet
 from fedutils.errors import ConfigError
-from fedutils.models import flatten_parameters, load_flat_parameters
 from fedutils.seeding import Stream, derive_seed, torch_seeded
-from fedutils.training import local_step_count, train_locally
 
 
 @dataclass(frozen=True)
@@ -234,17 +232,7 @@ class MaliciousAgent(abc.ABC):
         """
         if anchor is Anchor.OTHERS:
             return None if others is None else global_params + others
-        load_flat_parameters(self.model, global_params)
-        train_locally(
-            self.model,
-            self.data,
-            num_steps=local_step_count(len(self.data), epochs, self.training.batch_size),
-            batch_size=self.training.batch_size,
-            learning_rate=self.training.learning_rate,
-            batch_order=self.training.batch_order,
-            generator=generator,
-        )
-        return flatten_parameters(self.model)
+        return self.training.train_from(self.model, global_params, self.data, generator, epochs)
 
     def start_and_base(
         self, global_params: torch.Tensor, estimate: torch.Tensor | None

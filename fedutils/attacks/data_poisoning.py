@@ -16,9 +16,7 @@ import torch
 from fedutils.attacks.base import AttackParams, MaliciousAgent, require_positive, require_positive_int
 from fedutils.data.dataset import LabelledData
 from fedutils.data.targets import TargetSet
-from fedutils.models import flatten_parameters, load_flat_parameters
 from fedutils.seeding import Stream, derive_seed
-from fedutils.training import local_step_count, train_locally
 
 
 @dataclass(frozen=True)
@@ -61,17 +59,6 @@ class DataPoisoningAgent(MaliciousAgent):
         self.poisoned_data = with_target_copies(self.data, self.targets, self.params.copies, self.seed)
 
     def craft(self, global_params, estimate, others, generator) -> torch.Tensor:
-        data = self.poisoned_data
         start, base = self.start_and_base(global_params, estimate)
-        load_flat_parameters(self.model, start)
-        epochs = self.params.epochs if self.params.epochs is not None else self.training.epochs
-        train_locally(
-            self.model,
-            data,
-            num_steps=local_step_count(len(data), epochs, self.training.batch_size),
-            batch_size=self.training.batch_size,
-            learning_rate=self.training.learning_rate,
-            batch_order=self.training.batch_order,
-            generator=generator,
-        )
-        return flatten_parameters(self.model) - base
+        trained = self.training.train_from(self.model, start, self.poisoned_data, generator, self.params.epochs)
+        return trained - base

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from fedutils.attacks.base import ConstrainedAttack, MaliciousAgent
 from fedutils.attacks.objectives import adversarial_loss, distance_penalty
 from fedutils.models import flatten_parameters, load_flat_parameters
-from fedutils.training import batch_indices, fresh_adam, local_step_count
+from fedutils.training import batch_indices, fresh_adam
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class StealthyPoisoningAgent(MaliciousAgent):
         optimizer = fresh_adam(self.model, self.training.learning_rate)
         boost = self.boost_factor(p.boost)
         batch = self.training.batch_size
-        steps = local_step_count(len(self.data), p.epochs, batch)
+        steps = self.training.steps_for(len(self.data), p.epochs)
         for rows in batch_indices(len(self.data), batch, steps, self.training.batch_order, generator):
             optimizer.zero_grad(set_to_none=True)
             loss = F.cross_entropy(self.model(self.data.x[rows]), self.data.y[rows])
