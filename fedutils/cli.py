@@ -9,9 +9,10 @@ one sentence on standard error and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from fedutils.attacks import ATTACKS, Estimation, EstimationUse, attack_params
@@ -202,29 +203,24 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
         changes["targets"] = tuple(args.target)
     if args.no_agent_eval:
         changes["evaluate_agents"] = False
-    attack_options = {
-        field: getattr(args, option)
-        for option, field in _ATTACK_OPTION_TO_FIELD.items()
-        if getattr(args, option) is not None
-    }
-    if args.attack not in (None, NO_ATTACK):
-        try:
-            changes["attack"] = attack_params(args.attack, **attack_options)
-        except FedutilsError as error:
-            raise ConfigError(_with_flag_names(str(error))) from None
-    elif attack_options:
-        flags = ", ".join(
-            f"--{option.replace('_', '-')}" for option in _ATTACK_OPTION_TO_FIELD if getattr(args, option) is not None
-        )
-        raise ConfigError(f"{flags} need --attack, one of: {', '.join(ATTACKS)}.")
+    given = {option: getattr(args, option) for option in _ATTACK_OPTION_TO_FIELD if getattr(args, option) is not None}
+    if args.attack in (None, NO_ATTACK):
+        if given:
+            raise ConfigError(f"{_flags(given)} need --attack, one of: {', '.join(ATTACKS)}.")
+        return preset(args.preset, **changes)
+    accepted = {f.name for f in dataclasses.fields(ATTACKS[args.attack])}
+    for option in given:
+        field = _ATTACK_OPTION_TO_FIELD[option]
+        if field not in accepted:
+            users = [name for name, params in ATTACKS.items() if field in {f.name for f in dataclasses.fields(params)}]
+            raise ConfigError(f"{_flags([option])} does not apply to {args.attack}; it applies to: {', '.join(users)}.")
+    changes["attack"] = attack_params(args.attack, **{_ATTACK_OPTION_TO_FIELD[o]: v for o, v in given.items()})
     return preset(args.preset, **changes)
 
 
-def _with_flag_names(message: str) -> str:
-    """Name the command-line flags in an attack option error."""
-    for option, field in _ATTACK_OPTION_TO_FIELD.items():
-        message = message.replace(f"{field} does not apply", f"--{option.replace('_', '-')} ({field}) does not apply")
-    return message
+def _flags(options: Iterable[str]) -> str:
+    """Command-line spelling of option names: ``stealth_steps`` → ``--stealth-steps``."""
+    return ", ".join(f"--{option.replace('_', '-')}" for option in options)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -107,7 +107,7 @@ def _exit_status(argv: list[str]) -> int:
         (["run", "--stop-accuracy", "high"], "expected a fraction"),
         (["run", "--device", "tpu"], "device must be"),
         (["run", "--boost", "3"], "--boost need --attack, one of: explicit_boosting"),
-        (["run", "--attack", "explicit_boosting", "--stealth-steps", "3"], "--stealth-steps (stealth_steps) does not"),
+        (["run", "--attack", "explicit_boosting", "--stealth-steps", "3"], "--stealth-steps does not apply"),
         (["run", "--attack", "alternating", "--malicious-agent", "10"], "malicious_agent must be between 0 and"),
         (["run", "--attack", "stealthy", "--rho", "-1"], "rho (ρ) must be a number of at least 0"),
         (["run", "--attack", "backdoor"], "invalid choice"),
