@@ -21,7 +21,7 @@ from fedutils.data import fashion_mnist
 from fedutils.data.targets import PAPER_TARGET, Target, check_target
 from fedutils.errors import ConfigError
 from fedutils.models import ModelName, build_model, count_parameters
-from fedutils.options import Choice
+from fedutils.options import Choice, normalise_fields
 from fedutils.training import BatchOrder
 
 
@@ -96,12 +96,7 @@ class ExperimentConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _coerce_enum(self, "dataset", DatasetName)
-        _coerce_enum(self, "model", ModelName)
-        _coerce_enum(self, "batch_order", BatchOrder)
-        _coerce_enum(self, "partition", PartitionScheme)
-        for name in _FLOAT_OPTIONS:
-            _coerce_float(self, name)
+        normalise_fields(self)
         targets = tuple(t if isinstance(t, Target) else Target(*t) for t in self.targets)
         object.__setattr__(self, "targets", targets)
         self._validate()
@@ -240,28 +235,6 @@ def _describe_attack(config: ExperimentConfig) -> str:
 def option_names() -> list[str]:
     """Names of all configuration options."""
     return [f.name for f in dataclasses.fields(ExperimentConfig)]
-
-
-_FLOAT_OPTIONS = ("participation", "local_epochs", "learning_rate", "stop_accuracy", "dirichlet_alpha")
-
-
-def _coerce_float(config: ExperimentConfig, name: str) -> None:
-    """Store numbers as floats, so that e.g. E = 1 and E = 1.0 are the same experiment (and cache key)."""
-    value = getattr(config, name)
-    if value is None and name == "stop_accuracy":
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{name} must be a number, got {value!r}.")
-    object.__setattr__(config, name, float(value))
-
-
-def _coerce_enum(config: ExperimentConfig, name: str, enum: type[Enum]) -> None:
-    value = getattr(config, name)
-    try:
-        object.__setattr__(config, name, enum(value))
-    except ValueError:
-        allowed = ", ".join(m.value for m in enum)
-        raise ConfigError(f"{name} must be one of {allowed}; got {value!r}.") from None
 
 
 def _require_int(value: Any, name: str, low: int, high: int | None) -> None:

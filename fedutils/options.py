@@ -1,8 +1,13 @@
-"""The base of every named choice in a configuration."""
+"""Named choices, and normalising the fields of an options dataclass from their type hints."""
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from enum import Enum
+from typing import Any
+
+from fedutils.errors import ConfigError
 
 
 class Choice(str, Enum):
@@ -10,3 +15,40 @@ class Choice(str, Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+def normalise_fields(options: Any) -> None:
+    """Coerce the fields of a frozen options dataclass in place, guided by their type hints.
+
+    * a :class:`Choice` field given as a string becomes the member (one-sentence
+      :class:`ConfigError` naming the allowed values otherwise);
+    * a ``float`` field given as an ``int`` becomes a float, so that E = 1 and
+      E = 1.0 are one experiment (and one cache key); anything else that is not a
+      number is an error;
+    * an ``int`` field given as an integral float becomes an int (5.0 steps from
+      the command line are 5 steps).
+    """
+    hints = typing.get_type_hints(type(options))
+    for field in dataclasses.fields(options):
+        kinds = _kinds(hints[field.name])
+        value = getattr(options, field.name)
+        if value is None and type(None) in kinds:
+            continue
+        choice = next((k for k in kinds if isinstance(k, type) and issubclass(k, Choice)), None)
+        if choice is not None:
+            try:
+                value = choice(value)
+            except ValueError:
+                allowed = ", ".join(m.value for m in choice)
+                raise ConfigError(f"{field.name} must be one of {allowed}; got {value!r}.") from None
+        elif float in kinds:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{field.name} must be a number, got {value!r}.")
+            value = float(value)
+        elif int in kinds and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        object.__setattr__(options, field.name, value)
+
+
+def _kinds(hint: Any) -> tuple[Any, ...]:
+    return typing.get_args(hint) if typing.get_args(hint) and typing.get_origin(hint) is not tuple else (hint,)

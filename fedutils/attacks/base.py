@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import typing
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, ClassVar
@@ -31,6 +30,7 @@ from fedutils.attacks.objectives import Anchor, DistanceForm
 from fedutils.data.dataset import LabelledData
 from fedutils.data.targets import TargetSet
 from fedutils.errors import ConfigError
+from fedutils.options import normalise_fields
 from fedutils.seeding import Stream, derive_seed, torch_seeded
 
 
@@ -52,20 +52,7 @@ class AttackParams:
     estimation_use: EstimationUse = EstimationUse.PRE
 
     def __post_init__(self) -> None:
-        hints = typing.get_type_hints(type(self))
-        for f in dataclasses.fields(self):
-            kind = hints[f.name]
-            value = getattr(self, f.name)
-            if float in (kind, *typing.get_args(kind)) and isinstance(value, int) and not isinstance(value, bool):
-                object.__setattr__(self, f.name, float(value))  # so that 10 and 10.0 are one experiment
-            elif int in (kind, *typing.get_args(kind)) and isinstance(value, float) and value.is_integer():
-                object.__setattr__(self, f.name, int(value))  # 5.0 steps from the command line are 5 steps
-            elif isinstance(kind, type) and issubclass(kind, Enum):
-                try:
-                    object.__setattr__(self, f.name, kind(value))
-                except ValueError:
-                    allowed = ", ".join(m.value for m in kind)
-                    raise ConfigError(f"{f.name} must be one of {allowed}; got {value!r}.") from None
+        normalise_fields(self)
         self.validate()
 
     def validate(self) -> None:
