@@ -34,8 +34,3 @@ class Evaluator:
         """Validation accuracy and loss, and the outcome on every target, of the model ``params``."""
         load_flat_parameters(self.model, params)
         return evaluate(self.model, self.validation), evaluate_targets(self.model, self.targets)
-
-    def accuracy(self, params: torch.Tensor) -> float:
-        """Validation accuracy of the model ``params``."""
-        load_flat_parameters(self.model, params)
-        return evaluate(self.model, self.validation).accuracy

@@ -34,12 +34,11 @@ def _agent_record(
     agent: Agent, update: torch.Tensor, global_params: torch.Tensor, evaluator: Evaluator | None
 ) -> AgentRecord:
     """What the server records of one update: its norm and, if evaluating, the model w_G + δ_i."""
+    norm = update.norm().item()
     if evaluator is None:
-        return AgentRecord(agent.agent_id, agent.is_malicious, update.norm().item(), None, None)
+        return AgentRecord(agent.agent_id, agent.is_malicious, norm, None, None)
     evaluation, outcomes = evaluator.evaluate(global_params + update)
-    return AgentRecord(
-        agent.agent_id, agent.is_malicious, update.norm().item(), evaluation.accuracy, outcomes[0].confidence
-    )
+    return AgentRecord(agent.agent_id, agent.is_malicious, norm, evaluation.accuracy, outcomes[0].confidence)
 
 
 def run_federation(

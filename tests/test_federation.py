@@ -55,7 +55,7 @@ def test_global_step_is_the_weighted_sum_of_updates(small_setup):
     (record,) = result.records
     for agent, agent_record in zip(agents, record.agents, strict=True):
         assert agent_record.update_norm == pytest.approx(agent.update.norm().item())
-        assert agent_record.val_accuracy == pytest.approx(evaluator.accuracy(start + agent.update))
+        assert agent_record.val_accuracy == pytest.approx(evaluator.evaluate(start + agent.update)[0].accuracy)
 
 
 def test_partial_participation_samples_k_c_agents_with_weights_one_over_k(small_setup):
