@@ -72,6 +72,9 @@ class ExperimentConfig:
             of w_G + δ_i for every agent.
         attack: the malicious agent's attack (see :mod:`fedutils.attacks`), or
             ``None`` for a federation of honest agents.
+        keep_updates: rounds whose raw updates δ_i^t are kept in the result
+            (for weight-update histograms and distance statistics, SPEC §6.2–6.3);
+            each kept round costs k × (number of parameters) floats.
         seed: seeds initialisation, agent sampling, batch order and dropout.
     """
 
@@ -93,6 +96,7 @@ class ExperimentConfig:
     targets: tuple[Target, ...] = field(default=(PAPER_TARGET,))
     evaluate_agents: bool = True
     attack: AttackParams | None = None
+    keep_updates: tuple[int, ...] = ()
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -100,6 +104,7 @@ class ExperimentConfig:
         targets = tuple(t if isinstance(t, Target) else Target(*t) for t in self.targets)
         object.__setattr__(self, "targets", targets)
         self._validate()
+        object.__setattr__(self, "keep_updates", tuple(sorted(set(self.keep_updates))))
 
     def _validate(self) -> None:
         train_size = TRAIN_SIZES[self.dataset]
@@ -140,6 +145,10 @@ class ExperimentConfig:
                     f"malicious_agent must be between 0 and k − 1 = {self.num_agents - 1}, "
                     f"got {self.attack.malicious_agent}."
                 )
+        if not isinstance(self.keep_updates, (tuple, list)):
+            raise ConfigError(f"keep_updates must be a tuple of round numbers, got {self.keep_updates!r}.")
+        for kept in self.keep_updates:
+            _require_int(kept, "keep_updates (each a round number)", 1, self.max_rounds)
         _require_int(self.seed, "seed", 0, None)
         _require_int(self.partition_seed, "partition_seed", 0, None)
         if not self.targets:
@@ -182,6 +191,8 @@ class ExperimentConfig:
                 value = [[t.index, t.target_class] for t in value]
             elif f.name == "attack" and value is not None:
                 value = value.to_dict()
+            elif f.name == "keep_updates":
+                value = list(value)
             out[f.name] = value
         return out
 
@@ -189,6 +200,7 @@ class ExperimentConfig:
     def from_dict(cls, data: dict[str, Any]) -> ExperimentConfig:
         values = dict(data)
         values["targets"] = tuple(Target(*t) for t in data.get("targets", [PAPER_TARGET]))
+        values["keep_updates"] = tuple(data.get("keep_updates", ()))
         if values.get("attack") is not None:
             values["attack"] = attack_from_dict(values["attack"])
         return cls(**values)

@@ -1,13 +1,15 @@
 """Putting a run together: data → split → agents → federation → results (cached).
 
 :func:`run_experiment` is what the command line and the chapters call.
-:func:`prepare` exposes the pieces (data, shards, targets) for figures.
+:func:`run_seeds` repeats it over seeds; :func:`prepare` exposes the pieces (data, shards, targets) for figures.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -156,3 +158,8 @@ def run_experiment(
     if store is not None:
         store.save(result)
     return result
+
+
+def run_seeds(config: ExperimentConfig, seeds: Sequence[int], **options: Any) -> list[RunResult]:
+    """Run ``config`` once per seed (each run cached on its own); ``options`` as for :func:`run_experiment`."""
+    return [run_experiment(config.replace(seed=seed), **options) for seed in seeds]

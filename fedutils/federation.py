@@ -59,13 +59,15 @@ def run_federation(
         progress: show a progress bar over rounds (and over agents within a round).
 
     Returns:
-        The per-round records and the final global parameters (moved to the CPU).
+        The per-round records, the final global parameters and the updates of
+        the rounds in ``config.keep_updates`` (moved to the CPU).
     """
     if [a.agent_id for a in agents] != list(range(config.num_agents)):
         raise ValueError(f"expected agents with ids 0 … {config.num_agents - 1} in order")
     sampling = numpy_rng(config.seed, Stream.AGENT_SAMPLING)
     global_params = initial_params.clone()
     records: list[RoundRecord] = []
+    kept_updates: dict[int, torch.Tensor] = {}
     rounds = progress_bar(range(1, config.max_rounds + 1), desc="rounds", unit="round", disable=not progress)
     for round_index in rounds:
         started = time.perf_counter()
@@ -77,6 +79,8 @@ def run_federation(
             _agent_record(agents[i], update, global_params, evaluator if config.evaluate_agents else None)
             for i, update in zip(selected, updates, strict=True)
         )
+        if round_index in config.keep_updates:
+            kept_updates[round_index] = updates.cpu()
         global_params = global_params + fedavg(updates, weights)
         evaluation, target_outcomes = evaluator.evaluate(global_params)
         record = RoundRecord(
@@ -92,4 +96,4 @@ def run_federation(
         if config.stop_accuracy is not None and record.val_accuracy >= config.stop_accuracy:
             break
     rounds.close()
-    return RunResult(config.to_dict(), records, global_params.cpu())
+    return RunResult(config.to_dict(), records, global_params.cpu(), kept_updates)

@@ -11,10 +11,12 @@ from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from fedutils.data.targets import TargetSet
+from fedutils.errors import ConfigError
 from fedutils.results import RunResult
 
 STYLE = {
@@ -117,4 +119,87 @@ def target_examples(targets: TargetSet, class_names: Sequence[str]) -> Figure:
         ax.set_title(f"test #{target.index}\n{class_names[int(true_class)]} → {class_names[target.target_class]}")
         ax.axis("off")
     fig.tight_layout()
+    return fig
+
+
+def target_confidence(runs: Mapping[str, RunResult], ax: Axes | None = None) -> Figure:
+    """The global model's confidence in the target class after each round (SPEC §6.4), for one or more runs.
+
+    Args:
+        runs: legend label → run; the first target of each run is shown.
+    """
+    fig, ax = _axes(ax)
+    for label, run in runs.items():
+        frame = run.to_frame()
+        ax.plot(frame.index, frame["target_confidence"], marker="o", label=label)
+    ax.axhline(0.5, color="grey", linestyle=":", linewidth=1, label="confidence 0.5")
+    ax.set_ylim(-0.03, 1.03)
+    _label_per_round(ax, "confidence in the target class", "Global model on the target example")
+    return fig
+
+
+def update_histograms(
+    runs: Mapping[str, RunResult],
+    round_index: int,
+    bins: int = 200,
+    ignore_below: float = 1e-7,
+) -> Figure:
+    """Histograms of one benign update's and the malicious update's values in a round (SPEC §6.3), a panel per run.
+
+    As in the authors' analysis, the benign update is the first benign agent's,
+    values with ``|δ| ≤ ignore_below`` are left out, and counts are on a log
+    scale; all panels share one value range so that they compare directly.
+
+    Args:
+        runs: panel title → an attacked run that kept the updates of ``round_index``.
+        round_index: the round t whose updates are shown.
+        bins: histogram bins over the shared range.
+        ignore_below: drop values whose magnitude is at most this.
+    """
+    pairs = {}
+    for title, run in runs.items():
+        benign, malicious = run.benign_and_malicious_updates(round_index)
+        if malicious is None:
+            raise ConfigError(f"run {title!r} has no malicious agent to compare with.")
+        pairs[title] = (benign[0], malicious)
+    limit = max(float(u.abs().max()) for pair in pairs.values() for u in pair)
+    edges = np.linspace(-limit, limit, bins + 1)
+    fig, axes = plt.subplots(1, len(pairs), figsize=(4.2 * len(pairs), 3.4), squeeze=False, sharey=True)
+    for ax, (title, pair) in zip(axes[0], pairs.items(), strict=True):
+        for values, label, colour in zip(pair, ("benign agent", "malicious agent"), ("C0", "C3"), strict=True):
+            kept = values.flatten().numpy()
+            kept = kept[np.abs(kept) > ignore_below]
+            ax.hist(kept, bins=edges, histtype="stepfilled", alpha=0.5, color=colour, label=label)
+        ax.set_yscale("log")
+        ax.set_xlabel("parameter change δ (weight units)")
+        ax.set_title(f"{title}, round {round_index}")
+        ax.legend(loc="upper left", fontsize=8)
+    axes[0][0].set_ylabel("parameters (log scale)")
+    fig.tight_layout()
+    return fig
+
+
+def confidence_over_seeds(
+    groups: Mapping[str, Sequence[RunResult]],
+    reference: Mapping[str, Mapping[int, float]] | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Mean target confidence per round over seeds, with the min–max band, for each group of runs.
+
+    Args:
+        groups: legend label → runs of one setting with different seeds.
+        reference: optional legend label → {round: confidence} drawn as dashed
+            lines in the same colour order (e.g. the paper's numbers).
+    """
+    fig, ax = _axes(ax)
+    for index, (label, runs) in enumerate(groups.items()):
+        frame = pd.DataFrame({run.config["seed"]: run.to_frame()["target_confidence"] for run in runs})
+        colour = f"C{index}"
+        ax.plot(frame.index, frame.mean(axis=1), marker="o", color=colour, label=f"{label} (mean of {len(runs)})")
+        ax.fill_between(frame.index, frame.min(axis=1), frame.max(axis=1), color=colour, alpha=0.15)
+    for index, (label, values) in enumerate((reference or {}).items()):
+        rounds = sorted(values)
+        ax.plot(rounds, [values[t] for t in rounds], linestyle="--", marker="s", color=f"C{index}", label=label)
+    ax.set_ylim(-0.03, 1.03)
+    _label_per_round(ax, "confidence in the target class", "Global model on the target (band: min–max over seeds)")
     return fig

@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 
 from fedutils._version import __version__
+from fedutils.errors import ConfigError
 from fedutils.training import TargetOutcome
 
 RESULTS_SCHEMA = 2
@@ -30,6 +31,7 @@ CACHE_ENV_VAR = "FEDUTILS_CACHE"
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "fedutils" / "runs"
 RESULT_FILE = "result.json"
 PARAMS_FILE = "final_params.pt"
+UPDATES_FILE = "updates.pt"
 
 
 @dataclass(frozen=True)
@@ -140,12 +142,16 @@ class RunResult:
         config: the configuration as a plain dict (see ``ExperimentConfig.to_dict``).
         records: one record per round, in order.
         final_params: the final global model as a flat vector (CPU), if kept.
+        updates: for each round in the configuration's ``keep_updates``, the
+            updates of that round's agents stacked in the order of its record's
+            ``agents`` (CPU, shape ``(agents, parameters)``).
         from_cache: whether this result was read from the cache instead of computed.
     """
 
     config: dict[str, Any]
     records: list[RoundRecord]
     final_params: torch.Tensor | None = None
+    updates: dict[int, torch.Tensor] = field(default_factory=dict, compare=False)
     from_cache: bool = field(default=False, compare=False)
 
     @property
@@ -172,9 +178,47 @@ class RunResult:
             seconds=self.seconds,
         )
 
+    def benign_and_malicious_updates(self, round_index: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The benign updates of a kept round, stacked, and the malicious update (``None`` without an attacker)."""
+        if round_index not in self.updates:
+            kept = ", ".join(map(str, sorted(self.updates))) or "none"
+            raise ConfigError(
+                f"round {round_index}'s updates were not kept (kept rounds: {kept}); "
+                "add it to the configuration's keep_updates."
+            )
+        agents = self.records[round_index - 1].agents
+        malicious = [i for i, a in enumerate(agents) if a.is_malicious]
+        benign = [i for i, a in enumerate(agents) if not a.is_malicious]
+        stack = self.updates[round_index]
+        return stack[benign], (stack[malicious[0]] if malicious else None)
+
     def rounds_to_accuracy(self, accuracy: float) -> int | None:
         """The first round whose global validation accuracy is at least ``accuracy``, else ``None``."""
         return next((r.round for r in self.records if r.val_accuracy >= accuracy), None)
+
+    def rounds_to_confidence(self, confidence: float) -> int | None:
+        """The first round whose global model gives the (first) target at least ``confidence`` in its target class."""
+        return next((r.round for r in self.records if r.target_confidence >= confidence), None)
+
+    def malicious_frame(self) -> pd.DataFrame:
+        """Per round, the malicious agent's model w_G^{t−1} + δ_m beside the benign agents' mean (SPEC §6.1).
+
+        Columns: ``malicious_val_accuracy``, ``benign_mean_val_accuracy``,
+        ``malicious_target_confidence`` and ``malicious_update_norm``,
+        ``benign_mean_update_norm``; rounds without the attacker are left out.
+        """
+        agents = self.agents_frame()
+        benign = agents[~agents["is_malicious"]].groupby("round")
+        malicious = agents[agents["is_malicious"]].set_index("round")
+        return pd.DataFrame(
+            {
+                "malicious_val_accuracy": malicious["val_accuracy"],
+                "benign_mean_val_accuracy": benign["val_accuracy"].mean(),
+                "malicious_target_confidence": malicious["target_confidence"],
+                "malicious_update_norm": malicious["update_norm"],
+                "benign_mean_update_norm": benign["update_norm"].mean(),
+            }
+        ).dropna(subset=["malicious_update_norm"])
 
     def to_records(self) -> list[dict[str, Any]]:
         """The JSON form: a list of per-round objects."""
@@ -230,7 +274,8 @@ class ResultCache:
 
     The folder is ``directory`` if given, else ``$FEDUTILS_CACHE``, else
     ``~/.cache/fedutils/runs``. Each run keeps ``result.json`` (config and
-    records) and ``final_params.pt`` (loaded with ``weights_only=True``).
+    records), ``final_params.pt`` and, when the configuration keeps them,
+    ``updates.pt`` (both loaded with ``weights_only=True``).
     """
 
     def __init__(self, directory: str | Path | None = None) -> None:
@@ -252,6 +297,11 @@ class ResultCache:
         params_path = folder / PARAMS_FILE
         params = torch.load(params_path, weights_only=True) if params_path.exists() else None
         result = RunResult.from_json_dict(stored, params)
+        if config_dict.get("keep_updates"):
+            try:
+                result.updates = torch.load(folder / UPDATES_FILE, weights_only=True)
+            except OSError:
+                return None
         result.from_cache = True
         return result
 
@@ -261,6 +311,8 @@ class ResultCache:
         folder.mkdir(parents=True, exist_ok=True)
         if result.final_params is not None:
             _atomic_write(folder / PARAMS_FILE, lambda p: torch.save(result.final_params, p))
+        if result.updates:
+            _atomic_write(folder / UPDATES_FILE, lambda p: torch.save(result.updates, p))
         payload = json.dumps(result.to_json_dict())
         _atomic_write(folder / RESULT_FILE, lambda p: p.write_text(payload))
         return folder

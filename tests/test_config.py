@@ -47,6 +47,9 @@ def test_defaults_are_the_papers_setting():
         ({"seed": -1}, "seed must be an integer at least 0, got -1"),
         ({"partition_seed": "777"}, "partition_seed must be an integer"),
         ({"samples_per_agent": 20}, r"B \(batch_size\) = 50 is larger than each agent's 20 samples"),
+        ({"keep_updates": 4}, "keep_updates must be a tuple of round numbers, got 4"),
+        ({"keep_updates": (0,)}, r"keep_updates \(each a round number\) must be an integer between 1 and 40"),
+        ({"keep_updates": (41,), "max_rounds": 40}, r"keep_updates .* between 1 and 40, got 41"),
     ],
 )
 def test_bad_values_get_one_sentence_naming_the_option(changes, message):
@@ -71,7 +74,11 @@ def test_strings_and_numbers_are_normalised():
 
 
 def test_dict_round_trip():
-    config = ExperimentConfig(num_agents=5, stop_accuracy=None, targets=((1, 2), (3, 4)))
+    config = ExperimentConfig(num_agents=5, stop_accuracy=None, targets=((1, 2), (3, 4)), keep_updates=[4, 2, 4])
+    assert config.keep_updates == (2, 4)
     as_dict = config.to_dict()
     assert as_dict["model"] == "model_a" and as_dict["targets"] == [[1, 2], [3, 4]]
+    assert as_dict["keep_updates"] == [2, 4]
     assert ExperimentConfig.from_dict(as_dict) == config
+    del as_dict["keep_updates"]  # results recorded before the option existed
+    assert ExperimentConfig.from_dict(as_dict).keep_updates == ()

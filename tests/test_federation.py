@@ -117,3 +117,16 @@ def test_benign_federation_learns_on_real_data():
     assert accuracies[-1] > 0.5 and accuracies[-1] > accuracies[0]
     benign = [a.val_accuracy for r in result.records for a in r.agents]
     assert all(a > 0.2 for a in benign)
+
+
+def test_kept_updates_are_the_updates_that_made_the_global_model(small_setup):
+    config, _, evaluator = small_setup
+    config = config.replace(max_rounds=2, keep_updates=(1, 2))
+    start = initial_parameters(config, 10)
+    agents = _fixed_agents(config, len(start))
+    result = run_federation(config, agents, evaluator, start, progress=False)
+    assert sorted(result.updates) == [1, 2]
+    assert result.updates[1].shape == (config.num_agents, len(start))
+    moved = sum(result.updates[t].sum(0) for t in (1, 2)) / config.num_agents
+    assert torch.allclose(result.final_params, start + moved, atol=1e-6)
+    assert run_federation(config.replace(keep_updates=()), agents, evaluator, start, progress=False).updates == {}

@@ -8,9 +8,11 @@ matplotlib.use("Agg")
 
 import numpy as np
 import pytest
+import torch
 
 from fedutils import plots
 from fedutils.data.targets import PAPER_TARGET, make_target_set
+from fedutils.errors import ConfigError
 from fedutils.results import AgentRecord, RoundRecord, RunResult
 from fedutils.training import TargetOutcome
 
@@ -48,3 +50,29 @@ def test_class_counts_and_targets(fmnist):
     assert "6,000 per agent" in fig.axes[0].get_title()
     fig = plots.target_examples(make_target_set(fmnist.test, [PAPER_TARGET], fmnist.class_names), fmnist.class_names)
     assert "Sandal → Sneaker" in fig.axes[0].get_title()
+
+
+def test_target_confidence_and_confidence_over_seeds(run):
+    fig = plots.target_confidence({"attack": run})
+    _labelled(fig)
+    assert fig.axes[0].get_ylim() == pytest.approx((-0.03, 1.03))
+    other = RunResult({"seed": 1}, run.records)
+    run.config["seed"] = 0
+    fig = plots.confidence_over_seeds({"attack": [run, other]}, reference={"paper": {2: 0.6, 3: 0.9}})
+    _labelled(fig)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["attack (mean of 2)", "paper"]
+
+
+def test_update_histograms_compare_a_benign_and_the_malicious_update(run):
+    run.updates = {2: torch.tensor([[0.01, -0.02, 0.0], [0.5, -0.5, 0.3]])}
+    fig = plots.update_histograms({"explicit boosting": run, "again": run}, 2)
+    assert len(fig.axes) == 2 and "round 2" in fig.axes[0].get_title()
+    assert fig.axes[0].get_xlabel() and fig.axes[0].get_ylabel()
+    with pytest.raises(ConfigError, match="round 3's updates were not kept"):
+        plots.update_histograms({"x": run}, 3)
+    benign_only = (AgentRecord(0, False, 1.0, 0.8), AgentRecord(1, False, 1.0, 0.8))
+    honest = RunResult({}, [RoundRecord(1, 0.8, 0.5, run.records[0].targets, benign_only, 1)])
+    honest.updates = {1: torch.zeros(2, 3)}
+    with pytest.raises(ConfigError, match="has no malicious agent"):
+        plots.update_histograms({"honest": honest}, 1)

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from fedutils.config import ExperimentConfig
+from fedutils.errors import ConfigError
 from fedutils.experiment import run_experiment
 from fedutils.presets import preset
 from fedutils.results import AgentRecord, ResultCache, RoundRecord, RunResult, config_hash
@@ -94,3 +95,26 @@ def test_cache_rejects_a_result_for_another_config(tmp_path, field):
         assert cache.load(config.to_dict()) is None
     else:
         assert cache.load(config.to_dict()) is not None
+
+
+def test_malicious_frame_and_rounds_to_confidence():
+    result = _result(ExperimentConfig())
+    frame = result.malicious_frame()
+    assert list(frame.index) == [1, 2]
+    assert frame.loc[1, "malicious_update_norm"] == 9.0 and frame.loc[1, "benign_mean_val_accuracy"] == 0.8
+    assert result.rounds_to_confidence(0.2) == 1 and result.rounds_to_confidence(0.5) is None
+
+
+def test_kept_updates_split_into_benign_and_malicious_and_survive_the_cache(tmp_path):
+    config = ExperimentConfig(keep_updates=(2,), max_rounds=2)
+    result = _result(config)
+    result.updates = {2: torch.tensor([[1.0, 2.0], [30.0, 40.0]])}
+    benign, malicious = result.benign_and_malicious_updates(2)
+    assert torch.equal(benign, torch.tensor([[1.0, 2.0]])) and torch.equal(malicious, torch.tensor([30.0, 40.0]))
+    with pytest.raises(ConfigError, match="round 1's updates were not kept"):
+        result.benign_and_malicious_updates(1)
+    cache = ResultCache(tmp_path)
+    folder = cache.save(result)
+    assert torch.equal(cache.load(config.to_dict()).updates[2], result.updates[2])
+    (folder / "updates.pt").unlink()
+    assert cache.load(config.to_dict()) is None  # a run that should keep updates but lost them is recomputed

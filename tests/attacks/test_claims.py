@@ -18,6 +18,7 @@ from fedutils.attacks import (
     StealthyPoisoning,
     adversarial_loss,
 )
+from fedutils.checks import distance_ranges
 from fedutils.experiment import build_agents, initial_parameters, prepare
 from fedutils.models import load_flat_parameters
 
@@ -115,3 +116,14 @@ def test_attacked_runs_are_deterministic():
     assert [dataclasses.replace(r, seconds=0) for r in first.records] == [
         dataclasses.replace(r, seconds=0) for r in second.records
     ]
+
+
+def test_a_boosted_update_stands_out_and_a_constrained_one_much_less():
+    """The weight-update statistics (SPEC §6.2): explicit boosting's update lies far outside the benign
+    distance range; the stealthy objective's distance term brings it several times closer."""
+    explicit = _run(ExplicitBoosting(), keep_updates=(2,))
+    stealthy = _run(StealthyPoisoning(), keep_updates=(2,))
+    boosted = distance_ranges(*explicit.benign_and_malicious_updates(2))
+    constrained = distance_ranges(*stealthy.benign_and_malicious_updates(2))
+    assert boosted.malicious_min > 2 * boosted.benign_max
+    assert constrained.malicious_max < boosted.malicious_min / 2

@@ -1,0 +1,101 @@
+"""Tables that compare runs: target confidence over seeds, the malicious model, update distances.
+
+The talk's estimation table (SPEC §A) reports the global model's target
+confidence at rounds t = 2, 3, 4; one run per seed gives one such row, and
+:func:`confidence_over_seeds` turns several seeds into a mean and a spread.
+:func:`malicious_table` and :func:`distance_table` put attacked runs side by
+side the way a server's checks would see them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from fedutils.checks import distance_ranges
+from fedutils.errors import ConfigError
+from fedutils.results import RunResult
+
+
+def confidence_at_rounds(runs: Sequence[RunResult], rounds: Sequence[int]) -> pd.DataFrame:
+    """The global target confidence after each of ``rounds`` (columns), one row per run (its seed)."""
+    rows = {}
+    for run in runs:
+        frame = run.to_frame()
+        missing = [t for t in rounds if t not in frame.index]
+        if missing:
+            raise ConfigError(
+                f"a run with seed {run.config['seed']} stopped after {run.rounds} rounds, before round(s) "
+                f"{', '.join(map(str, missing))}; run with stop_accuracy=None and max_rounds ≥ {max(rounds)}."
+            )
+        rows[run.config["seed"]] = frame.loc[list(rounds), "target_confidence"]
+    table = pd.DataFrame(rows).T
+    table.index.name = "seed"
+    table.columns.name = "round t"
+    return table
+
+
+def confidence_over_seeds(groups: Mapping[str, Sequence[RunResult]], rounds: Sequence[int]) -> pd.DataFrame:
+    """Mean and standard deviation over seeds of the target confidence at ``rounds``, one row per group.
+
+    Columns are a (round, statistic) MultiIndex with statistics ``mean`` and
+    ``sd`` (sample standard deviation, ``NaN`` for one seed) and ``seeds``.
+    """
+    rows = {}
+    for label, runs in groups.items():
+        per_seed = confidence_at_rounds(runs, rounds)
+        row = {}
+        for t in rounds:
+            values = per_seed[t].to_numpy()
+            row[(t, "mean")] = float(values.mean())
+            row[(t, "sd")] = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
+        row[("all", "seeds")] = len(runs)
+        rows[label] = row
+    return pd.DataFrame(rows).T
+
+
+def mean_pm_sd(summary: pd.DataFrame, rounds: Sequence[int], digits: int = 2) -> pd.DataFrame:
+    """:func:`confidence_over_seeds` formatted as "mean ± sd" strings, one column per round."""
+
+    def cell(mean: float, sd: float) -> str:
+        return f"{mean:.{digits}f}" if np.isnan(sd) else f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+    columns = {
+        f"t = {t}": [cell(m, s) for m, s in zip(summary[(t, "mean")], summary[(t, "sd")], strict=True)] for t in rounds
+    }
+    return pd.DataFrame(columns, index=summary.index)
+
+
+def malicious_table(runs: Mapping[str, RunResult]) -> pd.DataFrame:
+    """Per round, what the server's accuracy check would see of each attacked run (SPEC §6.1).
+
+    For each run (the outer column level): the validation accuracy of the
+    malicious model w_G^{t−1} + δ_m and the benign models' mean (in %), the
+    malicious model's confidence in the target class, and the global model's.
+    """
+    tables = {}
+    for label, run in runs.items():
+        frame = run.malicious_frame()
+        tables[label] = pd.DataFrame(
+            {
+                "malicious acc. (%)": 100 * frame["malicious_val_accuracy"],
+                "benign acc., mean (%)": 100 * frame["benign_mean_val_accuracy"],
+                "malicious model's conf.": frame["malicious_target_confidence"],
+                "global model's conf.": run.to_frame()["target_confidence"],
+            }
+        )
+    return pd.concat(tables, axis=1).round(2)
+
+
+def distance_table(runs: Mapping[str, RunResult], round_index: int) -> pd.DataFrame:
+    """The L2 distance ranges of one round's updates (SPEC §6.2), one column per attacked run."""
+    rows = {}
+    for label, run in runs.items():
+        ranges = distance_ranges(*run.benign_and_malicious_updates(round_index))
+        rows[label] = {
+            "benign–benign distance, min–max": f"{ranges.benign_min:.2f} – {ranges.benign_max:.2f}",
+            "malicious–benign distance, min–max": f"{ranges.malicious_min:.2f} – {ranges.malicious_max:.2f}",
+        }
+    return pd.DataFrame(rows)

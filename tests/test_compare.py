@@ -1,0 +1,64 @@
+"""Tables across runs: confidence over seeds, the malicious model, update distances."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from fedutils.compare import (
+    confidence_at_rounds,
+    confidence_over_seeds,
+    distance_table,
+    malicious_table,
+    mean_pm_sd,
+)
+from fedutils.errors import ConfigError
+from fedutils.results import AgentRecord, RoundRecord, RunResult
+from fedutils.training import TargetOutcome
+
+
+def _run(seed: int, confidences: list[float], with_updates: bool = False) -> RunResult:
+    records = []
+    for t, confidence in enumerate(confidences, start=1):
+        target = (TargetOutcome(5454, 5, 7, confidence, 7 if confidence > 0.5 else 5, 0.9),)
+        agents = (
+            AgentRecord(0, False, 1.0, 0.80, 0.01),
+            AgentRecord(1, False, 1.2, 0.82, 0.02),
+            AgentRecord(2, False, 1.1, 0.84, 0.01),
+            AgentRecord(3, True, 9.0, 0.10, 1.0),
+        )
+        records.append(RoundRecord(t, 0.8, 0.5, target, agents, 1.0))
+    updates = {}
+    if with_updates:
+        updates = {1: torch.tensor([[0.0, 0.0], [3.0, 0.0], [0.0, 4.0], [0.0, -1.0]])}
+    return RunResult({"seed": seed}, records, updates=updates)
+
+
+def test_confidence_at_rounds_and_over_seeds():
+    runs = [_run(0, [0.1, 0.5, 0.9]), _run(1, [0.3, 0.7, 1.0])]
+    per_seed = confidence_at_rounds(runs, [2, 3])
+    assert per_seed.loc[1, 3] == pytest.approx(1.0) and list(per_seed.index) == [0, 1]
+    summary = confidence_over_seeds({"attack": runs, "one seed": runs[:1]}, [2, 3])
+    assert summary.loc["attack", (2, "mean")] == pytest.approx(0.6)
+    assert summary.loc["attack", (2, "sd")] == pytest.approx(math.sqrt(0.02))
+    assert math.isnan(summary.loc["one seed", (2, "sd")])
+    formatted = mean_pm_sd(summary, [2, 3])
+    assert formatted.loc["attack", "t = 2"] == "0.60 ± 0.14" and formatted.loc["one seed", "t = 2"] == "0.50"
+
+
+def test_a_run_that_stopped_early_is_named():
+    with pytest.raises(ConfigError, match="seed 4 stopped after 2 rounds, before round"):
+        confidence_at_rounds([_run(4, [0.1, 0.2])], [2, 3])
+
+
+def test_malicious_and_distance_tables():
+    run = _run(0, [0.2], with_updates=True)
+    table = malicious_table({"attack": run})
+    assert table.loc[1, ("attack", "malicious acc. (%)")] == pytest.approx(10.0)
+    assert table.loc[1, ("attack", "benign acc., mean (%)")] == pytest.approx(82.0)
+    assert table.loc[1, ("attack", "global model's conf.")] == pytest.approx(0.2)
+    distances = distance_table({"attack": run}, 1)
+    assert distances.loc["benign–benign distance, min–max", "attack"] == "3.00 – 5.00"
+    assert distances.loc["malicious–benign distance, min–max", "attack"] == "1.00 – 5.00"
