@@ -99,3 +99,30 @@ def distance_table(runs: Mapping[str, RunResult], round_index: int) -> pd.DataFr
             "malicious–benign distance, min–max": f"{ranges.malicious_min:.2f} – {ranges.malicious_max:.2f}",
         }
     return pd.DataFrame(rows)
+
+
+def attack_outcome(
+    run: RunResult, reference: RunResult | None = None, rounds: Sequence[int] = (2, 3, 4)
+) -> dict[str, str]:
+    """An attacked run's headline numbers as display strings, for "paper vs this book" tables.
+
+    Args:
+        run: the attacked run.
+        reference: the attack-free run with the same settings, for the accuracy the attack cost.
+        rounds: rounds whose global target confidence is listed ("–" past the end of the run).
+    """
+    frame = run.to_frame()
+    malicious = run.malicious_frame()
+    row = {
+        f"confidence at t = {t}": f"{frame['target_confidence'][t]:.2f}" if t in frame.index else "–" for t in rounds
+    }
+    row["first round with confidence ≥ 0.9"] = str(run.rounds_to_confidence(0.9) or "not reached")
+    row["rounds run, final accuracy"] = f"{run.rounds}, {run.final_accuracy:.2%}"
+    row["malicious model's accuracy, mean"] = f"{malicious['malicious_val_accuracy'].mean():.1%}"
+    row["benign models' accuracy, mean"] = f"{malicious['benign_mean_val_accuracy'].mean():.1%}"
+    if reference is not None:
+        reference_accuracy = reference.to_frame()["val_accuracy"]
+        shared = frame.index.intersection(reference_accuracy.index)
+        lost = reference_accuracy[shared] - frame.loc[shared, "val_accuracy"]
+        row["largest accuracy loss vs no attack"] = f"{100 * lost.max():.2f} points (round {lost.idxmax()})"
+    return row

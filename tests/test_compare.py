@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from fedutils.compare import (
+    attack_outcome,
     confidence_at_rounds,
     confidence_over_seeds,
     distance_table,
@@ -62,3 +63,14 @@ def test_malicious_and_distance_tables():
     distances = distance_table({"attack": run}, 1)
     assert distances.loc["benign–benign distance, min–max", "attack"] == "3.00 – 5.00"
     assert distances.loc["malicious–benign distance, min–max", "attack"] == "1.00 – 5.00"
+
+
+def test_attack_outcome_reads_the_headline_numbers():
+    attacked = _run(0, [0.2, 0.95, 0.99])
+    honest = _run(0, [0.0, 0.0])
+    row = attack_outcome(attacked, honest, rounds=(2, 4))
+    assert row["confidence at t = 2"] == "0.95" and row["confidence at t = 4"] == "–"
+    assert row["first round with confidence ≥ 0.9"] == "2"
+    assert row["malicious model's accuracy, mean"] == "10.0%" and row["benign models' accuracy, mean"] == "82.0%"
+    assert row["largest accuracy loss vs no attack"] == "0.00 points (round 1)"
+    assert attack_outcome(_run(0, [0.1]))["first round with confidence ≥ 0.9"] == "not reached"
