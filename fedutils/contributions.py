@@ -1,0 +1,77 @@
+"""Whose update moves the target: a round's global step split into the attacker's and the others' shares.
+
+FedAvg adds Σ_i α_i δ_i^t to w_G^{t−1}. An attack succeeds only if the
+attacker's share α_m δ_m^t still moves the target once it is divided by k
+and added to the benign share. :func:`contribution_confidences` evaluates
+the target under each share alone, which shows why explicit boosting works
+(its share is the un-boosted δ̃, at full strength) and why an update that
+only reaches the target at full strength fails (SPEC §5.1, §5.3).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from fedutils.config import NUM_CLASSES, ExperimentConfig
+from fedutils.errors import ConfigError
+from fedutils.experiment import initial_parameters, prepare
+from fedutils.models import build_model, load_flat_parameters
+from fedutils.results import RunResult
+from fedutils.training import evaluate_targets
+
+
+def global_parameters_before(result: RunResult, round_index: int) -> torch.Tensor:
+    """w_G^{t−1}, rebuilt from w_G^0 and the kept updates of rounds 1 … t−1 (all must be kept)."""
+    config = ExperimentConfig.from_dict(result.config)
+    missing = [s for s in range(1, round_index) if s not in result.updates]
+    if missing:
+        raise ConfigError(
+            f"rebuilding the global model before round {round_index} needs the updates of rounds "
+            f"1 to {round_index - 1}; not kept: {', '.join(map(str, missing))} (set keep_updates)."
+        )
+    params = initial_parameters(config, NUM_CLASSES[config.dataset])
+    for s in range(1, round_index):
+        params = params + config.aggregation_weight * result.updates[s].sum(0)
+    return params
+
+
+def contribution_confidences(
+    result: RunResult, data_root: str | Path | None = None, *, download: bool = True
+) -> pd.DataFrame:
+    """For each round whose updates (and all earlier ones) were kept, the target's confidence in its
+    target class under w_G^{t−1} plus each share of the round's step.
+
+    Columns: ``before`` (w_G^{t−1}), ``attacker's model`` (+ δ_m), ``attacker's share``
+    (+ α_m δ_m), ``benign share`` (+ Σ_{i≠m} α_i δ_i) and ``global model`` (both shares: w_G^t).
+    """
+    config = ExperimentConfig.from_dict(result.config)
+    if config.attack is None:
+        raise ConfigError("this run has no attacker whose share could be separated.")
+    setup = prepare(config, data_root, download=download)
+    model = build_model(config.model, setup.dataset.num_classes)
+    kept = [t for t in sorted(result.updates) if all(s in result.updates for s in range(1, t))]
+    if not kept:
+        raise ConfigError("no round can be decomposed: keep the updates of rounds 1, 2, … (keep_updates).")
+
+    def confidence(params: torch.Tensor) -> float:
+        load_flat_parameters(model, params)
+        return evaluate_targets(model, setup.targets)[0].confidence
+
+    rows = {}
+    for t in kept:
+        before = global_parameters_before(result, t)
+        benign, malicious = result.benign_and_malicious_updates(t)
+        weight = config.aggregation_weight
+        rows[t] = {
+            "before": confidence(before),
+            "attacker's model": confidence(before + malicious),
+            "attacker's share": confidence(before + weight * malicious),
+            "benign share": confidence(before + weight * benign.sum(0)),
+            "global model": confidence(before + weight * (benign.sum(0) + malicious)),
+        }
+    frame = pd.DataFrame(rows).T
+    frame.index.name = "round t"
+    return frame
