@@ -20,6 +20,16 @@ def test_the_paper_fedavg_run_is_recorded_with_its_provenance():
     assert {"command", "machine", "date", "torch"} <= set(made)
 
 
+@pytest.mark.parametrize("name", [n for n in available() if n != "fedavg_paper_seed0"])
+def test_recorded_attack_runs_are_the_paper_preset_with_their_attack(name):
+    run = recorded_run(name)
+    config = ExperimentConfig.from_dict(run.config)
+    assert config.attack is not None and name.startswith(config.attack.name)
+    assert config == preset("paper", seed=0, max_rounds=config.max_rounds, attack=config.attack)
+    assert all(sum(a.is_malicious for a in r.agents) == 1 for r in run.records)
+    assert {"command", "machine", "date", "torch"} <= set(provenance(name))
+
+
 def test_unknown_recorded_run():
     with pytest.raises(ConfigError, match="no recorded run named 'nope'; available: "):
         recorded_run("nope")
