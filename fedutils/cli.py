@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from fedutils.attacks import ATTACKS, Estimation, EstimationUse, attack_params
+from fedutils.attacks import ATTACKS, AdversarialModel, Estimation, EstimationUse, attack_params
 from fedutils.config import ExperimentConfig, PartitionScheme
 from fedutils.data.targets import Target
 from fedutils.errors import ConfigError, FedutilsError
@@ -152,6 +152,12 @@ def _add_run_options(run: argparse.ArgumentParser) -> None:
         choices=[u.value for u in EstimationUse],
         help="pre: start the optimisation from w_G + the estimate (default); post: subtract it afterwards",
     )
+    attack.add_argument(
+        "--adversarial-model",
+        choices=[m.value for m in AdversarialModel],
+        help="stealthy and alternating: evaluate the adversarial loss at the attacker's own model w_G + δ "
+        "(default) or at its estimate of the next global model w_G + α_m δ, the paper's objective",
+    )
     attack.add_argument("--malicious-agent", type=int, metavar="M", help="index of the malicious agent (default k − 1)")
     machine = run.add_argument_group("machine and files (do not change results)")
     machine.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or cuda:N")
@@ -188,6 +194,7 @@ _ATTACK_OPTION_TO_FIELD = {
     "mal_epochs": "epochs",
     "estimation": "estimation",
     "estimation_use": "estimation_use",
+    "adversarial_model": "adversarial_model",
     "malicious_agent": "malicious_agent",
 }
 

@@ -38,7 +38,8 @@ def test_attack_run_records_the_attacker(tmp_path):
 def test_attack_options_map_onto_the_attack():
     args = build_parser().parse_args(
         ["run", "--attack", "alternating", "--boost", "2", "--rho", "0.001", "--stealth-steps", "5",
-         "--mal-epochs", "3", "--estimation", "previous", "--estimation-use", "post", "--malicious-agent", "0"]
+         "--mal-epochs", "3", "--estimation", "previous", "--estimation-use", "post", "--malicious-agent", "0",
+         "--adversarial-model", "global_estimate"]
     )  # fmt: skip
     attack = config_from_args(args).attack
     assert (attack.name, attack.boost, attack.rho, attack.stealth_steps, attack.epochs) == (
@@ -49,6 +50,7 @@ def test_attack_options_map_onto_the_attack():
         3,
     )
     assert (attack.estimation.value, attack.estimation_use.value, attack.malicious_agent) == ("previous", "post", 0)
+    assert attack.adversarial_model.value == "global_estimate"
     assert config_from_args(build_parser().parse_args(["run", "--attack", "none"])).attack is None
 
 

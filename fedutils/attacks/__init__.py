@@ -22,7 +22,14 @@ from fedutils.attacks.base import AttackParams, BoostedAttack, ConstrainedAttack
 from fedutils.attacks.data_poisoning import DataPoisoning, DataPoisoningAgent
 from fedutils.attacks.estimation import Estimation, EstimationUse, OthersUpdateTracker
 from fedutils.attacks.explicit_boosting import ExplicitBoosting, ExplicitBoostingAgent
-from fedutils.attacks.objectives import Anchor, DistanceForm, adversarial_loss, distance_penalty
+from fedutils.attacks.objectives import (
+    AdversarialModel,
+    Anchor,
+    DistanceForm,
+    adversarial_loss,
+    adversarial_loss_at_share,
+    distance_penalty,
+)
 from fedutils.attacks.stealthy import StealthyPoisoning, StealthyPoisoningAgent
 from fedutils.errors import ConfigError
 
@@ -62,6 +69,7 @@ def build_malicious_agent(params: AttackParams, *args: Any, **kwargs: Any) -> Ma
 
 __all__ = [
     "ATTACKS",
+    "AdversarialModel",
     "AlternatingMinimisation",
     "AlternatingMinimisationAgent",
     "Anchor",
@@ -81,6 +89,7 @@ __all__ = [
     "StealthyPoisoningAgent",
     "StepOrder",
     "adversarial_loss",
+    "adversarial_loss_at_share",
     "attack_from_dict",
     "attack_params",
     "build_malicious_agent",

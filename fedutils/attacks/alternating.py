@@ -25,7 +25,13 @@ import torch
 import torch.nn.functional as F
 
 from fedutils.attacks.base import ConstrainedAttack, MaliciousAgent, require_positive_int
-from fedutils.attacks.objectives import Anchor, adversarial_loss, distance_penalty
+from fedutils.attacks.objectives import (
+    AdversarialModel,
+    Anchor,
+    adversarial_loss,
+    adversarial_loss_at_share,
+    distance_penalty,
+)
 from fedutils.models import flatten_parameters, load_flat_parameters, weight_mask
 from fedutils.options import Choice
 from fedutils.training import batch_indices, fresh_adam
@@ -51,6 +57,10 @@ class AlternatingMinimisation(ConstrainedAttack):
         stealth_steps: stealth steps per malicious step (the talk: 10).
         order: which kind of step opens each block.
         weights_only: boost and constrain weights only, not biases (the code's ``wt_o``).
+        adversarial_model: take the malicious step's gradient at the attacker's
+            own model (default) or at its estimate of the next global model,
+            where its update is scaled by α_m (see :class:`AdversarialModel`);
+            the step is boosted by λ either way.
     """
 
     name: ClassVar[str] = "alternating"
@@ -59,6 +69,7 @@ class AlternatingMinimisation(ConstrainedAttack):
     stealth_steps: int = 10
     order: StepOrder = StepOrder.MALICIOUS_FIRST
     weights_only: bool = False
+    adversarial_model: AdversarialModel = AdversarialModel.ATTACKER
 
     def validate(self) -> None:
         super().validate()
@@ -84,19 +95,23 @@ class AlternatingMinimisationAgent(MaliciousAgent):
         batches = batch_indices(len(self.data), batch, blocks * p.stealth_steps, self.training.batch_order, generator)
         for _ in range(blocks):
             if p.order is StepOrder.MALICIOUS_FIRST:
-                self._malicious_step(malicious_optimizer, mask)
+                self._malicious_step(malicious_optimizer, mask, base)
             for _ in range(p.stealth_steps):
                 self._stealth_step(stealth_optimizer, next(batches), anchor, mask)
             if p.order is StepOrder.STEALTH_FIRST:
-                self._malicious_step(malicious_optimizer, mask)
+                self._malicious_step(malicious_optimizer, mask, base)
         self.model.eval()
         return flatten_parameters(self.model) - base
 
-    def _malicious_step(self, optimizer: torch.optim.Optimizer, mask: torch.Tensor | None) -> None:
+    def _malicious_step(self, optimizer: torch.optim.Optimizer, mask: torch.Tensor | None, base: torch.Tensor) -> None:
         """One Adam step on the adversarial loss, its weight change then boosted by λ."""
         before = flatten_parameters(self.model)
         optimizer.zero_grad(set_to_none=True)
-        adversarial_loss(self.model, self.targets).backward()
+        if self.params.adversarial_model is AdversarialModel.GLOBAL_ESTIMATE:
+            loss = adversarial_loss_at_share(self.model, self.targets, base, self.aggregation_weight)
+        else:
+            loss = adversarial_loss(self.model, self.targets)
+        loss.backward()
         optimizer.step()
         change = flatten_parameters(self.model) - before
         boost = self.boost_factor(self.params.boost)

@@ -1,7 +1,8 @@
 """The pieces of the attackers' objectives (Bhagoji et al. 2019, §3–4).
 
 * the adversarial loss: mean cross-entropy of the model on the target set
-  towards the *target* labels;
+  towards the *target* labels, at the attacker's model or at its estimate of
+  the next global model;
 * the distance term ρ‖δ − δ_cons‖² of the stealthy objectives, written on the
   model's weights w = w_G + δ as ρ‖w − (w_G + δ_cons)‖². It is built from the
   live parameters, so it is differentiable and its gradient
@@ -36,6 +37,37 @@ class Anchor(Choice):
 def adversarial_loss(model: nn.Module, targets: TargetSet) -> torch.Tensor:
     """Mean cross-entropy of ``model`` on the target inputs towards their target classes."""
     return F.cross_entropy(model(targets.x), targets.target_classes)
+
+
+class AdversarialModel(Choice):
+    """Where the joint objective evaluates its adversarial loss (SPEC §5.2).
+
+    ``attacker``: at the attacker's own model w_G^{t−1} + δ, with λ weighting
+    the loss (the talk's formula read literally). ``global_estimate``: at the
+    attacker's estimate of the next global model, ŵ_G^t = w_G^{t−1} + α_m δ
+    (+ δ̂ with estimation), as the paper defines the adversarial objective
+    (§3 of the paper): the update must work after the server's averaging.
+    """
+
+    ATTACKER = "attacker"
+    GLOBAL_ESTIMATE = "global_estimate"
+
+
+def adversarial_loss_at_share(model: nn.Module, targets: TargetSet, base: torch.Tensor, share: float) -> torch.Tensor:
+    """The adversarial loss of the model base + share·(w − base), w the model's live weights.
+
+    With ``share`` = α_m this is the loss at the estimated global model
+    ŵ_G^t, differentiable in w (its gradient is ``share`` times the gradient
+    at ŵ_G^t).
+    """
+    scaled = {}
+    offset = 0
+    for name, param in model.named_parameters():
+        start = base[offset : offset + param.numel()].view_as(param).detach()
+        scaled[name] = start + share * (param - start)
+        offset += param.numel()
+    logits = torch.func.functional_call(model, scaled, (targets.x,))
+    return F.cross_entropy(logits, targets.target_classes)
 
 
 def flat_parameters_with_grad(model: nn.Module) -> torch.Tensor:

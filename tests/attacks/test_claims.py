@@ -127,3 +127,16 @@ def test_a_boosted_update_stands_out_and_a_constrained_one_much_less():
     constrained = distance_ranges(*stealthy.benign_and_malicious_updates(2))
     assert boosted.malicious_min > 2 * boosted.benign_max
     assert constrained.malicious_max < boosted.malicious_min / 2
+
+
+def test_aiming_at_the_global_estimate_carries_the_attack_through_the_averaging():
+    """Evaluated at the attacker's own model, the adversarial loss is met there and lost in the average;
+    evaluated at the estimated global model w_G + α_m δ (the paper's objective), it reaches the global model."""
+    own = _run(StealthyPoisoning())
+    aimed = _run(StealthyPoisoning(adversarial_model="global_estimate"))
+    assert aimed.records[-1].target_confidence > own.records[-1].target_confidence + 0.3
+    assert aimed.records[-1].target_predicted == SNEAKER
+    own = _run(AlternatingMinimisation(), max_rounds=3)
+    aimed = _run(AlternatingMinimisation(adversarial_model="global_estimate"), max_rounds=3)
+    for own_record, aimed_record in zip(own.records[1:], aimed.records[1:], strict=True):
+        assert aimed_record.target_confidence > own_record.target_confidence + 0.1

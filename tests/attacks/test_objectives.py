@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fedutils.attacks.objectives import DistanceForm, adversarial_loss, distance_penalty
+from fedutils.attacks.objectives import DistanceForm, adversarial_loss, adversarial_loss_at_share, distance_penalty
 from fedutils.data.targets import PAPER_TARGET, make_target_set
 from fedutils.models import ModelName, build_model, flatten_parameters, load_flat_parameters, weight_mask
 
@@ -60,3 +60,24 @@ def test_adversarial_loss_uses_the_target_labels(model, fmnist):
     logits = model(targets.x)
     expected = torch.nn.functional.cross_entropy(logits, torch.tensor([7]))
     assert adversarial_loss(model, targets).item() == pytest.approx(expected.item())
+
+
+def test_the_loss_at_the_global_estimate_is_the_loss_of_the_scaled_model_with_a_scaled_gradient(model, fmnist):
+    """adversarial_loss_at_share(w) = CE at base + α(w − base), and its gradient is α × the gradient there."""
+    targets = make_target_set(fmnist.test, [PAPER_TARGET], fmnist.class_names)
+    model.eval()
+    base = flatten_parameters(model)
+    moved = base + 0.05 * torch.randn(len(base), generator=torch.Generator().manual_seed(1))
+    share = 0.1
+    load_flat_parameters(model, moved)
+    loss = adversarial_loss_at_share(model, targets, base, share)
+    loss.backward()
+    gradient = torch.cat([p.grad.reshape(-1) for p in model.parameters()])
+
+    scaled = build_model(ModelName.FAST_CNN).eval()
+    load_flat_parameters(scaled, base + share * (moved - base))
+    reference = adversarial_loss(scaled, targets)
+    reference.backward()
+    reference_gradient = torch.cat([p.grad.reshape(-1) for p in scaled.parameters()])
+    assert loss.item() == pytest.approx(reference.item(), rel=1e-5)
+    assert torch.allclose(gradient, share * reference_gradient, atol=1e-7)
