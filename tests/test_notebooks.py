@@ -2,7 +2,7 @@
 
 Each chapter runs top to bottom through papermill with small values injected
 into its ``parameters`` cell (the ``smoke`` preset: 200 real Fashion-MNIST
-images per agent, two rounds), so this proves the wiring, not the results.
+images per agent, two rounds, one seed), so this proves the wiring, not the results.
 """
 
 from __future__ import annotations
@@ -21,6 +21,10 @@ COLAB_GUARD = '"google.colab" in sys.modules'
 
 SMOKE_PARAMETERS: dict[str, dict[str, object]] = {
     "01_fedavg": {"preset_name": "smoke", "max_rounds": 2, "device": "cpu"},
+    "02_explicit_boosting": {"preset_name": "smoke", "max_rounds": 2, "device": "cpu"},
+    "04_stealthy": {"preset_name": "smoke", "max_rounds": 2, "device": "cpu"},
+    "05_alternating": {"preset_name": "smoke", "max_rounds": 2, "device": "cpu"},
+    "06_estimation": {"preset_name": "smoke", "seeds": [0], "table_rounds": [2], "device": "cpu"},
 }
 
 
