@@ -25,13 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from fedutils.attacks.base import ConstrainedAttack, MaliciousAgent, require_positive_int
-from fedutils.attacks.objectives import (
-    AdversarialModel,
-    Anchor,
-    adversarial_loss,
-    adversarial_loss_at_share,
-    distance_penalty,
-)
+from fedutils.attacks.objectives import AdversarialModel, Anchor, distance_penalty
 from fedutils.models import flatten_parameters, load_flat_parameters, weight_mask
 from fedutils.options import Choice
 from fedutils.training import batch_indices, fresh_adam
@@ -107,11 +101,7 @@ class AlternatingMinimisationAgent(MaliciousAgent):
         """One Adam step on the adversarial loss, its weight change then boosted by λ."""
         before = flatten_parameters(self.model)
         optimizer.zero_grad(set_to_none=True)
-        if self.params.adversarial_model is AdversarialModel.GLOBAL_ESTIMATE:
-            loss = adversarial_loss_at_share(self.model, self.targets, base, self.aggregation_weight)
-        else:
-            loss = adversarial_loss(self.model, self.targets)
-        loss.backward()
+        self.adversarial_loss_at(self.params.adversarial_model, base).backward()
         optimizer.step()
         change = flatten_parameters(self.model) - before
         boost = self.boost_factor(self.params.boost)

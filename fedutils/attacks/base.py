@@ -26,7 +26,13 @@ from torch import nn
 
 from fedutils.agents import LocalTraining
 from fedutils.attacks.estimation import Estimation, EstimationUse, OthersUpdateTracker
-from fedutils.attacks.objectives import Anchor, DistanceForm
+from fedutils.attacks.objectives import (
+    AdversarialModel,
+    Anchor,
+    DistanceForm,
+    adversarial_loss,
+    adversarial_loss_at_share,
+)
 from fedutils.data.dataset import LabelledData
 from fedutils.data.targets import TargetSet
 from fedutils.errors import ConfigError
@@ -220,6 +226,12 @@ class MaliciousAgent(abc.ABC):
         if anchor is Anchor.OTHERS:
             return None if others is None else global_params + others
         return self.training.train_from(self.model, global_params, self.data, generator, epochs)
+
+    def adversarial_loss_at(self, where: AdversarialModel, base: torch.Tensor) -> torch.Tensor:
+        """The adversarial loss at the attacker's own model, or at ŵ_G = base + α_m (w − base) (SPEC §5.2)."""
+        if where is AdversarialModel.GLOBAL_ESTIMATE:
+            return adversarial_loss_at_share(self.model, self.targets, base, self.aggregation_weight)
+        return adversarial_loss(self.model, self.targets)
 
     def start_and_base(
         self, global_params: torch.Tensor, estimate: torch.Tensor | None

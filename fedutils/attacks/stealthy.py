@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from fedutils.attacks.base import ConstrainedAttack, MaliciousAgent
-from fedutils.attacks.objectives import AdversarialModel, adversarial_loss, adversarial_loss_at_share, distance_penalty
+from fedutils.attacks.objectives import AdversarialModel, distance_penalty
 from fedutils.models import flatten_parameters, load_flat_parameters
 from fedutils.training import batch_indices, fresh_adam
 
@@ -59,15 +59,10 @@ class StealthyPoisoningAgent(MaliciousAgent):
         for rows in batch_indices(len(self.data), batch, steps, self.training.batch_order, generator):
             optimizer.zero_grad(set_to_none=True)
             loss = F.cross_entropy(self.model(self.data.x[rows]), self.data.y[rows])
-            loss = loss + boost * self._adversarial_loss(base)
+            loss = loss + boost * self.adversarial_loss_at(p.adversarial_model, base)
             if anchor is not None:
                 loss = loss + distance_penalty(self.model, anchor, p.rho, p.distance)
             loss.backward()
             optimizer.step()
         self.model.eval()
         return flatten_parameters(self.model) - base
-
-    def _adversarial_loss(self, base: torch.Tensor) -> torch.Tensor:
-        if self.params.adversarial_model is AdversarialModel.GLOBAL_ESTIMATE:
-            return adversarial_loss_at_share(self.model, self.targets, base, self.aggregation_weight)
-        return adversarial_loss(self.model, self.targets)
