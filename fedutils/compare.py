@@ -121,8 +121,13 @@ def attack_outcome(
     row["malicious model's accuracy, mean"] = f"{malicious['malicious_val_accuracy'].mean():.1%}"
     row["benign models' accuracy, mean"] = f"{malicious['benign_mean_val_accuracy'].mean():.1%}"
     if reference is not None:
-        reference_accuracy = reference.to_frame()["val_accuracy"]
-        shared = frame.index.intersection(reference_accuracy.index)
-        lost = reference_accuracy[shared] - frame.loc[shared, "val_accuracy"]
-        row["largest accuracy loss vs no attack"] = f"{100 * lost.max():.2f} points (round {lost.idxmax()})"
+        lost = accuracy_loss(run, reference)
+        row["largest accuracy loss vs no attack"] = f"{lost.max():.2f} points (round {lost.idxmax()})"
     return row
+
+
+def accuracy_loss(run: RunResult, reference: RunResult) -> pd.Series:
+    """Validation accuracy points the global model of ``run`` lost against ``reference``, per round both ran."""
+    accuracy, reference_accuracy = run.to_frame()["val_accuracy"], reference.to_frame()["val_accuracy"]
+    shared = accuracy.index.intersection(reference_accuracy.index)
+    return 100 * (reference_accuracy[shared] - accuracy[shared])

@@ -60,11 +60,11 @@ def contribution_confidences(
         load_flat_parameters(model, params)
         return evaluate_targets(model, setup.targets)[0].confidence
 
+    weight = config.aggregation_weight
+    before = global_parameters_before(result, kept[0])
     rows = {}
-    for t in kept:
-        before = global_parameters_before(result, t)
+    for t in kept:  # kept rounds are consecutive from kept[0], so w_G^{t-1} is carried forward
         benign, malicious = result.benign_and_malicious_updates(t)
-        weight = config.aggregation_weight
         rows[t] = {
             "before": confidence(before),
             "attacker's model": confidence(before + malicious),
@@ -72,6 +72,7 @@ def contribution_confidences(
             "benign share": confidence(before + weight * benign.sum(0)),
             "global model": confidence(before + weight * (benign.sum(0) + malicious)),
         }
+        before = before + weight * result.updates[t].sum(0)
     frame = pd.DataFrame(rows).T
     frame.index.name = "round t"
     return frame

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 import torch
 
 from fedutils.compare import (
+    accuracy_loss,
     attack_outcome,
     confidence_at_rounds,
     confidence_over_seeds,
@@ -74,3 +76,10 @@ def test_attack_outcome_reads_the_headline_numbers():
     assert row["malicious model's accuracy, mean"] == "10.0%" and row["benign models' accuracy, mean"] == "82.0%"
     assert row["largest accuracy loss vs no attack"] == "0.00 points (round 1)"
     assert attack_outcome(_run(0, [0.1]))["first round with confidence ≥ 0.9"] == "not reached"
+
+
+def test_accuracy_loss_is_per_shared_round_in_points():
+    attacked, honest = _run(0, [0.2, 0.9, 0.9]), _run(0, [0.0, 0.0])
+    honest.records[1] = dataclasses.replace(honest.records[1], val_accuracy=0.85)
+    lost = accuracy_loss(attacked, honest)
+    assert list(lost.index) == [1, 2] and lost.tolist() == pytest.approx([0.0, 5.0])
