@@ -16,6 +16,18 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from fedutils.attacks import ATTACKS, AdversarialModel, Estimation, EstimationUse, attack_params
+from fedutils.checks import (
+    CHECKS,
+    DEFAULT_GAMMA,
+    DEFAULT_HELD_OUT_SAMPLES,
+    DEFAULT_KAPPA,
+    AccuracyCheck,
+    CheckMode,
+    DistanceCheck,
+    ServerChecks,
+    check_options,
+    detection_rates,
+)
 from fedutils.config import ExperimentConfig, PartitionScheme
 from fedutils.data.targets import Target
 from fedutils.errors import ConfigError, FedutilsError
@@ -29,6 +41,8 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 NO_EARLY_STOP = "none"
 NO_ATTACK = "none"
+DISTANCE_WEIGHTS = "weights"
+DISTANCE_ALL = "all"
 
 RUN_DESCRIPTION = """\
 Run federated learning with FedAvg (Bhagoji et al. 2019, §2): in each round
@@ -37,6 +51,11 @@ E epochs with a fresh Adam and returns its update δ_i, and the server adds
 Σ α_i δ_i with α_i = 1/k. After each round the global model is evaluated on
 the validation set (the test set, as in the paper), on the target example(s),
 and each agent's w_G + δ_i is evaluated too.
+
+The server can also check every update before aggregating it (§3.3):
+accuracy checking (is w_G + δ_i much less accurate than the model built from
+the other updates?) and distance ranges (do δ_i's L2 distances to the others
+leave the others' own band?), observing only or filtering flagged updates out.
 
 Start from a preset and change what you need; a finished run is cached by
 its configuration, so running the same command again is instant."""
@@ -49,13 +68,18 @@ examples:
   python -m fedutils run --preset fast --attack explicit_boosting            # λ = 1/α_m = 10
   python -m fedutils run --preset fast --attack alternating --stealth-steps 10 --rho 1e-4
   python -m fedutils run --preset fast --attack explicit_boosting --estimation previous
+  python -m fedutils run --preset fast --attack explicit_boosting --check accuracy --check distance
+  python -m fedutils run --preset fast --attack alternating --check accuracy --check-mode filter --gamma 0.05
   python -m fedutils presets                                    # what each preset sets
 
 the JSON file is a list with one object per round: round, val_accuracy,
 val_loss, target_confidence, target_predicted (for the first target),
 targets_hit, seconds, targets (all targets) and agents (per agent: id,
-is_malicious, update_norm, and the val_accuracy and target_confidence of
-w_G + δ_i)."""
+is_malicious, update_norm, the val_accuracy and target_confidence of
+w_G + δ_i, and whether it was aggregated) and, with --check, checks (per
+check and agent: flagged, statistic, threshold and the measurements behind
+them). With --check, validation accuracy is reported on the test examples
+the server did not keep for itself."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -159,6 +183,45 @@ def _add_run_options(run: argparse.ArgumentParser) -> None:
         "(default) or at its estimate of the next global model w_G + α_m δ, the paper's objective",
     )
     attack.add_argument("--malicious-agent", type=int, metavar="M", help="index of the malicious agent (default k − 1)")
+    checks = run.add_argument_group("server checks (every update is inspected before aggregation)")
+    checks.add_argument(
+        "--check",
+        action="append",
+        choices=list(CHECKS),
+        help="accuracy: flag δ_i when w_G + δ_i is more than γ less accurate on the server's held-out data than "
+        "the aggregate of the other updates; distance: flag δ_i when its L2 distances to the others leave their "
+        "pairwise band by more than κ (relative to the band's top). Repeat for both.",
+    )
+    checks.add_argument(
+        "--check-mode",
+        choices=[m.value for m in CheckMode],
+        help="observe: record the verdicts, aggregate everything (default); filter: leave flagged updates out",
+    )
+    checks.add_argument(
+        "--gamma",
+        type=float,
+        metavar="γ",
+        help=f"accuracy check: the largest allowed accuracy gap, a fraction (default {DEFAULT_GAMMA:g} = 10 points)",
+    )
+    checks.add_argument(
+        "--kappa",
+        type=float,
+        metavar="κ",
+        help="distance check: the largest allowed excess beyond the others' band, relative to the band's top "
+        f"(default {DEFAULT_KAPPA:g})",
+    )
+    checks.add_argument(
+        "--distance-parameters",
+        choices=[DISTANCE_WEIGHTS, DISTANCE_ALL],
+        help="distance check: compare weights only, as the authors did (default), or all parameters",
+    )
+    checks.add_argument(
+        "--held-out",
+        type=int,
+        metavar="N",
+        help=f"accuracy check: the server keeps the last N test examples as its validation data "
+        f"(default {DEFAULT_HELD_OUT_SAMPLES})",
+    )
     machine = run.add_argument_group("machine and files (do not change results)")
     machine.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or cuda:N")
     machine.add_argument(
@@ -210,6 +273,9 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
         changes["targets"] = tuple(args.target)
     if args.no_agent_eval:
         changes["evaluate_agents"] = False
+    checks = checks_from_args(args)
+    if checks is not None:
+        changes["checks"] = checks
     given = {option: getattr(args, option) for option in _ATTACK_OPTION_TO_FIELD if getattr(args, option) is not None}
     if args.attack in (None, NO_ATTACK):
         if given:
@@ -223,6 +289,41 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
             raise ConfigError(f"{_flags([option])} does not apply to {args.attack}; it applies to: {', '.join(users)}.")
     changes["attack"] = attack_params(args.attack, **{_ATTACK_OPTION_TO_FIELD[o]: v for o, v in given.items()})
     return preset(args.preset, **changes)
+
+
+_CHECK_OPTIONS = {
+    "gamma": AccuracyCheck.name,
+    "kappa": DistanceCheck.name,
+    "distance_parameters": DistanceCheck.name,
+    "held_out": AccuracyCheck.name,
+}
+"""Each check option → the check it belongs to."""
+
+
+def checks_from_args(args: argparse.Namespace) -> ServerChecks | None:
+    """The server's checks the parsed options describe, or ``None`` without ``--check``."""
+    given = [option for option in (*_CHECK_OPTIONS, "check_mode") if getattr(args, option) is not None]
+    if not args.check:
+        if given:
+            raise ConfigError(f"{_flags(given)} need --check, one of: {', '.join(CHECKS)}.")
+        return None
+    for option in given:
+        owner = _CHECK_OPTIONS.get(option)
+        if owner is not None and owner not in args.check:
+            raise ConfigError(f"{_flags([option])} applies to the {owner} check; add --check {owner}.")
+    options: dict[str, dict[str, Any]] = {name: {} for name in args.check}
+    if args.gamma is not None:
+        options[AccuracyCheck.name]["gamma"] = args.gamma
+    if args.kappa is not None:
+        options[DistanceCheck.name]["kappa"] = args.kappa
+    if args.distance_parameters is not None:
+        options[DistanceCheck.name]["weights_only"] = args.distance_parameters == DISTANCE_WEIGHTS
+    server: dict[str, Any] = {"checks": tuple(check_options(name, **values) for name, values in options.items())}
+    if args.check_mode is not None:
+        server["mode"] = args.check_mode
+    if args.held_out is not None:
+        server["held_out_samples"] = args.held_out
+    return ServerChecks(**server)
 
 
 def _flags(options: Iterable[str]) -> str:
@@ -263,6 +364,10 @@ def _run(args: argparse.Namespace) -> None:
     print(table.to_string(float_format=lambda v: f"{v:.4f}"))
     source = "read from the cache" if result.from_cache else f"computed in {time.perf_counter() - started:.1f} s"
     print(f"{result.rounds} rounds, final validation accuracy {result.final_accuracy:.4f} ({source}).")
+    if config.checks is not None:
+        rates = detection_rates(result)
+        print(f"Server checks ({config.checks.mode.value} mode): updates flagged")
+        print(rates.to_string(float_format=lambda v: f"{v:.2f}"))
     if args.json:
         result.write_json(args.json)
         print(f"Per-round records written to {args.json}.")

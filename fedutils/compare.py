@@ -4,7 +4,8 @@ The talk's estimation table (SPEC §A) reports the global model's target
 confidence at rounds t = 2, 3, 4; one run per seed gives one such row, and
 :func:`confidence_over_seeds` turns several seeds into a mean and a spread.
 :func:`malicious_table` and :func:`distance_table` put attacked runs side by
-side the way a server's checks would see them.
+side the way a server's checks would see them; :func:`detection_table` says
+how often the checks actually flagged them.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import torch
 
-from fedutils.checks import distance_ranges
+from fedutils.checks import detection_rates, distance_ranges, update_statistics
 from fedutils.errors import ConfigError
+from fedutils.models import build_model, weight_mask
 from fedutils.results import RunResult
 
 
@@ -95,8 +98,8 @@ def distance_table(runs: Mapping[str, RunResult], round_index: int) -> pd.DataFr
     for label, run in runs.items():
         ranges = distance_ranges(*run.benign_and_malicious_updates(round_index))
         rows[label] = {
-            "benign–benign distance, min–max": f"{ranges.benign_min:.2f} – {ranges.benign_max:.2f}",
-            "malicious–benign distance, min–max": f"{ranges.malicious_min:.2f} – {ranges.malicious_max:.2f}",
+            "benign–benign distance, min–max": f"{ranges.band_min:.2f} – {ranges.band_max:.2f}",
+            "malicious–benign distance, min–max": f"{ranges.update_min:.2f} – {ranges.update_max:.2f}",
         }
     return pd.DataFrame(rows)
 
@@ -131,3 +134,51 @@ def accuracy_loss(run: RunResult, reference: RunResult) -> pd.Series:
     accuracy, reference_accuracy = run.to_frame()["val_accuracy"], reference.to_frame()["val_accuracy"]
     shared = accuracy.index.intersection(reference_accuracy.index)
     return 100 * (reference_accuracy[shared] - accuracy[shared])
+
+
+def detection_table(runs: Mapping[str, RunResult]) -> pd.DataFrame:
+    """Per run (a row): how often each check flagged the malicious update and honest ones, and the attack's effect.
+
+    Cells read "flagged / inspected (percent)"; runs without an attacker show
+    "–" for the malicious update. The last columns are the global model's
+    target confidence at the end and at its highest.
+    """
+    rows = {}
+    for label, run in runs.items():
+        row = {}
+        for check, rates in detection_rates(run).iterrows():
+            row[f"{check} check: malicious flagged"] = _fraction(rates["attacker_flagged"], rates["attacker_rounds"])
+            row[f"{check} check: benign flagged"] = _fraction(rates["benign_flagged"], rates["benign_checked"])
+        confidence = run.to_frame()["target_confidence"]
+        row["rounds"] = str(run.rounds)
+        row["final target confidence"] = f"{confidence.iloc[-1]:.2f}"
+        row["highest target confidence"] = f"{confidence.max():.2f} (round {confidence.idxmax()})"
+        rows[label] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def _fraction(part: float, whole: float) -> str:
+    return "–" if whole == 0 else f"{int(part)}/{int(whole)} ({part / whole:.0%})"
+
+
+def update_statistics_table(runs: Mapping[str, RunResult], round_index: int, weights_only: bool = True) -> pd.DataFrame:
+    """One benign update (the first benign agent's) and the malicious update of a round, in numbers (SPEC §6.3).
+
+    The numbers behind :func:`fedutils.plots.update_histograms`: rows are
+    (run, agent), columns those of :func:`fedutils.checks.update_statistics`.
+
+    Args:
+        runs: label → an attacked run that kept the updates of ``round_index``.
+        round_index: the round t.
+        weights_only: describe weights (kernels) only, as the authors' histograms did.
+    """
+    tables = {}
+    for label, run in runs.items():
+        benign, malicious = run.benign_and_malicious_updates(round_index)
+        if malicious is None:
+            raise ConfigError(f"run {label!r} has no malicious agent to compare with.")
+        mask = weight_mask(build_model(run.config["model"])) if weights_only else None
+        stats = update_statistics(torch.stack([benign[0], malicious]), mask)
+        stats.index = ["benign agent", "malicious agent"]
+        tables[label] = stats
+    return pd.concat(tables)

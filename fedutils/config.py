@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from fedutils.attacks import AttackParams, attack_from_dict
+from fedutils.checks import DistanceCheck, ServerChecks
 from fedutils.data import fashion_mnist
 from fedutils.data.targets import PAPER_TARGET, Target, check_target
 from fedutils.errors import ConfigError
@@ -72,6 +73,9 @@ class ExperimentConfig:
             of w_G + δ_i for every agent.
         attack: the malicious agent's attack (see :mod:`fedutils.attacks`), or
             ``None`` for a federation of honest agents.
+        checks: the server's checks on every update (accuracy checking, distance
+            ranges; :mod:`fedutils.checks`), observing or filtering, or ``None``
+            for a server that aggregates what it receives unexamined (the paper's).
         keep_updates: rounds whose raw updates δ_i^t are kept in the result
             (for weight-update histograms and distance statistics, SPEC §6.2–6.3);
             each kept round costs k × (number of parameters) floats.
@@ -96,6 +100,7 @@ class ExperimentConfig:
     targets: tuple[Target, ...] = field(default=(PAPER_TARGET,))
     evaluate_agents: bool = True
     attack: AttackParams | None = None
+    checks: ServerChecks | None = None
     keep_updates: tuple[int, ...] = ()
     seed: int = 0
 
@@ -135,8 +140,11 @@ class ExperimentConfig:
             raise ConfigError(f"dirichlet_alpha must be positive, got {self.dirichlet_alpha}.")
         if self.samples_per_agent is not None:
             _require_int(self.samples_per_agent, "samples_per_agent", 1, train_size // self.num_agents)
+        reserved = self.checks.reserved_samples if isinstance(self.checks, ServerChecks) else 0
+        if reserved >= test_size:
+            raise ConfigError(f"held_out_samples must be below the test split's {test_size} examples, got {reserved}.")
         if self.validation_samples is not None:
-            _require_int(self.validation_samples, "validation_samples", 1, test_size)
+            _require_int(self.validation_samples, "validation_samples", 1, test_size - reserved)
         if self.attack is not None:
             if not isinstance(self.attack, AttackParams):
                 raise ConfigError(f"attack must be an attack's options (fedutils.attacks), got {self.attack!r}.")
@@ -145,6 +153,8 @@ class ExperimentConfig:
                     f"malicious_agent must be between 0 and k − 1 = {self.num_agents - 1}, "
                     f"got {self.attack.malicious_agent}."
                 )
+        if self.checks is not None:
+            self._validate_checks()
         if not isinstance(self.keep_updates, (tuple, list)):
             raise ConfigError(f"keep_updates must be a tuple of round numbers, got {self.keep_updates!r}.")
         for kept in self.keep_updates:
@@ -155,6 +165,22 @@ class ExperimentConfig:
             raise ConfigError("targets must contain at least one INDEX:CLASS pair.")
         for target in self.targets:
             check_target(target, test_size, NUM_CLASSES[self.dataset])
+
+    def _validate_checks(self) -> None:
+        if not isinstance(self.checks, ServerChecks):
+            raise ConfigError(f"checks must be a fedutils.checks.ServerChecks, got {self.checks!r}.")
+        needed = 3 if DistanceCheck.name in self.checks.names else 2
+        if self.agents_per_round < needed:
+            raise ConfigError(
+                f"the server's checks compare each update with the others, so they need at least {needed} agents "
+                f"per round; k·C = {self.agents_per_round}."
+            )
+
+    @property
+    def reported_validation_size(self) -> int:
+        """How many test examples the reported validation accuracy uses (the server's held-out ones excluded)."""
+        reserved = self.checks.reserved_samples if self.checks is not None else 0
+        return self.validation_samples or TEST_SIZES[self.dataset] - reserved
 
     @property
     def agents_per_round(self) -> int:
@@ -191,6 +217,10 @@ class ExperimentConfig:
                 value = [[t.index, t.target_class] for t in value]
             elif f.name == "attack" and value is not None:
                 value = value.to_dict()
+            elif f.name == "checks":
+                if value is None:
+                    continue  # absent when off, so runs from before checks existed keep their cache keys
+                value = value.to_dict()
             elif f.name == "keep_updates":
                 value = list(value)
             out[f.name] = value
@@ -203,6 +233,8 @@ class ExperimentConfig:
         values["keep_updates"] = tuple(data.get("keep_updates", ()))
         if values.get("attack") is not None:
             values["attack"] = attack_from_dict(values["attack"])
+        if values.get("checks") is not None:
+            values["checks"] = ServerChecks.from_dict(values["checks"])
         return cls(**values)
 
 
@@ -230,6 +262,7 @@ def settings_table(configs: dict[str, ExperimentConfig]) -> pd.DataFrame:
             "max rounds T": str(config.max_rounds),
             "targets": ", ".join(str(t) for t in config.targets),
             "attack": _describe_attack(config),
+            "server checks": _describe_checks(config),
             "seed": str(config.seed),
         }
 
@@ -242,6 +275,16 @@ def _describe_attack(config: ExperimentConfig) -> str:
     options = {k: v for k, v in config.attack.to_dict().items() if k not in ("name", "malicious_agent")}
     listed = ", ".join(f"{k} = {v}" for k, v in options.items())
     return f"{config.attack.name} by agent {config.malicious_agent} ({listed})"
+
+
+def _describe_checks(config: ExperimentConfig) -> str:
+    if config.checks is None:
+        return "none (every update aggregated unexamined)"
+    listed = "; ".join(
+        f"{check.name} ({', '.join(f'{k} = {v}' for k, v in check.to_dict().items() if k != 'name')})"
+        for check in config.checks.checks
+    )
+    return f"{listed}; {config.checks.mode.value} mode"
 
 
 def option_names() -> list[str]:

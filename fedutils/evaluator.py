@@ -34,3 +34,8 @@ class Evaluator:
         """Validation accuracy and loss, and the outcome on every target, of the model ``params``."""
         load_flat_parameters(self.model, params)
         return evaluate(self.model, self.validation), evaluate_targets(self.model, self.targets)
+
+    def accuracy(self, params: torch.Tensor) -> float:
+        """Validation accuracy (a fraction) of the model ``params``, without the targets."""
+        load_flat_parameters(self.model, params)
+        return evaluate(self.model, self.validation).accuracy

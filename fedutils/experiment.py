@@ -15,7 +15,9 @@ import numpy as np
 import torch
 
 from fedutils.agents import Agent, BenignAgent, LocalTraining
+from fedutils.aggregators import fedavg
 from fedutils.attacks import build_malicious_agent
+from fedutils.checks import ServerResources
 from fedutils.config import DatasetName, ExperimentConfig, PartitionScheme
 from fedutils.data.dataset import Dataset, LabelledData
 from fedutils.data.fashion_mnist import load_fashion_mnist
@@ -24,7 +26,7 @@ from fedutils.data.targets import TargetSet, make_target_set
 from fedutils.device import resolve_device
 from fedutils.evaluator import Evaluator
 from fedutils.federation import run_federation
-from fedutils.models import build_model, flatten_parameters
+from fedutils.models import build_model, flatten_parameters, weight_mask
 from fedutils.results import ResultCache, RunResult
 from fedutils.seeding import Stream, derive_seed, torch_seeded
 
@@ -39,8 +41,11 @@ class Setup:
         config: the experiment.
         dataset: the full dataset.
         shards: per agent, the indices of its training examples.
-        validation: the validation split the server evaluates on.
+        validation: the split the run's reported validation accuracy uses.
         targets: the adversarial target set.
+        held_out: the server's own validation data for accuracy checking (the
+            last examples of the test split, targets excluded), or ``None``
+            when no accuracy check runs.
     """
 
     config: ExperimentConfig
@@ -48,6 +53,7 @@ class Setup:
     shards: list[np.ndarray]
     validation: LabelledData
     targets: TargetSet
+    held_out: LabelledData | None = None
 
     def agent_data(self, agent_id: int) -> LabelledData:
         """Agent ``agent_id``'s training examples, contiguous in memory."""
@@ -80,11 +86,14 @@ def prepare(config: ExperimentConfig, data_root: str | Path | None = None, *, do
     """Load the data and derive the split, the validation set and the targets."""
     dataset = load_dataset(config.dataset, data_root, download=download)
     shards = partition(config, dataset.train.y.numpy())
-    validation = dataset.test
-    if config.validation_samples is not None:
-        validation = validation.subset(slice(0, config.validation_samples))
+    validation = dataset.test.subset(slice(0, config.reported_validation_size))
     targets = make_target_set(dataset.test, config.targets, dataset.class_names)
-    return Setup(config, dataset, shards, validation, targets)
+    reserved = config.checks.reserved_samples if config.checks is not None else 0
+    held_out = None
+    if reserved:
+        indices = np.arange(len(dataset.test) - reserved, len(dataset.test))
+        held_out = dataset.test.subset(np.setdiff1d(indices, [t.index for t in config.targets]))
+    return Setup(config, dataset, shards, validation, targets, held_out)
 
 
 def initial_parameters(config: ExperimentConfig, num_classes: int) -> torch.Tensor:
@@ -117,6 +126,19 @@ def build_agents(setup: Setup, device: torch.device) -> list[Agent]:
         else:
             agents.append(BenignAgent(i, data, workspace, training, config.seed))
     return agents
+
+
+def server_resources(setup: Setup, device: torch.device) -> ServerResources:
+    """What the server's checks use: accuracy on its held-out data, FedAvg, and the model's weight mask."""
+    model = build_model(setup.config.model, setup.dataset.num_classes).to(device)
+    if setup.held_out is None:
+        return ServerResources(_no_held_out_data, fedavg, weight_mask(model).to(device))
+    checker = Evaluator(model, setup.held_out.to(device), setup.targets.to(device))
+    return ServerResources(checker.accuracy, fedavg, weight_mask(model).to(device))
+
+
+def _no_held_out_data(params: torch.Tensor) -> float:
+    raise ValueError("the server holds no validation data of its own: only an accuracy check reserves it")
 
 
 def run_experiment(
@@ -154,7 +176,8 @@ def run_experiment(
         setup.targets.to(torch_device),
     )
     initial = initial_parameters(config, setup.dataset.num_classes).to(torch_device)
-    result = run_federation(config, agents, evaluator, initial, progress=progress)
+    server = server_resources(setup, torch_device) if config.checks is not None else None
+    result = run_federation(config, agents, evaluator, initial, server=server, progress=progress)
     if store is not None:
         store.save(result)
     return result

@@ -2,8 +2,10 @@
 
 In round t the server selects k·C agents, sends them w_G^{t−1}, collects
 their updates δ_i^t, and applies w_G^t = w_G^{t−1} + Σ_i α_i δ_i^t with
-α_i = 1/k. It then evaluates the new global model and records the round.
-The loop knows nothing about what any agent does to compute its update.
+α_i = 1/k. If the server runs checks (§3.3), it inspects the updates before
+aggregating, and in filter mode leaves out the ones they flag. It then
+evaluates the new global model and records the round. The loop knows
+nothing about what any agent does to compute its update.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import torch
 
 from fedutils.agents import Agent
 from fedutils.aggregators import fedavg
+from fedutils.checks import Inspection, RoundUpdates, ServerChecks, ServerResources
 from fedutils.config import ExperimentConfig
 from fedutils.evaluator import Evaluator
 from fedutils.progress import progress_bar
-from fedutils.results import AgentRecord, RoundRecord, RunResult
+from fedutils.results import AgentRecord, CheckRecord, RoundRecord, RunResult
 from fedutils.seeding import Stream, numpy_rng
 
 
@@ -31,14 +34,25 @@ def select_agents(num_agents: int, per_round: int, rng: np.random.Generator) -> 
 
 
 def _agent_record(
-    agent: Agent, update: torch.Tensor, global_params: torch.Tensor, evaluator: Evaluator | None
+    agent: Agent, update: torch.Tensor, global_params: torch.Tensor, evaluator: Evaluator | None, aggregated: bool
 ) -> AgentRecord:
-    """What the server records of one update: its norm and, if evaluating, the model w_G + δ_i."""
+    """What the server records of one update: its norm, whether it was aggregated and, if evaluating, w_G + δ_i."""
     norm = update.norm().item()
     if evaluator is None:
-        return AgentRecord(agent.agent_id, agent.is_malicious, norm, None, None)
+        return AgentRecord(agent.agent_id, agent.is_malicious, norm, None, None, aggregated)
     evaluation, outcomes = evaluator.evaluate(global_params + update)
-    return AgentRecord(agent.agent_id, agent.is_malicious, norm, evaluation.accuracy, outcomes[0].confidence)
+    confidence = outcomes[0].confidence
+    return AgentRecord(agent.agent_id, agent.is_malicious, norm, evaluation.accuracy, confidence, aggregated)
+
+
+def _check_records(inspection: Inspection, checks: ServerChecks, agents: Sequence[Agent]) -> tuple[CheckRecord, ...]:
+    """The verdicts of a round, labelled with the agents (and whether each is the attacker) for scoring."""
+    thresholds = {check.name: check.threshold for check in checks.checks}
+    return tuple(
+        CheckRecord(name, agent.agent_id, agent.is_malicious, v.flagged, v.statistic, thresholds[name], v.measurements)
+        for name, verdicts in inspection.verdicts.items()
+        for agent, v in zip(agents, verdicts, strict=True)
+    )
 
 
 def run_federation(
@@ -47,6 +61,7 @@ def run_federation(
     evaluator: Evaluator,
     initial_params: torch.Tensor,
     *,
+    server: ServerResources | None = None,
     progress: bool = True,
 ) -> RunResult:
     """Run rounds until the global model reaches ``config.stop_accuracy`` or ``config.max_rounds`` pass.
@@ -56,6 +71,8 @@ def run_federation(
         agents: one agent per id ``0 … k−1``, in id order.
         evaluator: the server's evaluation of candidate models.
         initial_params: w_G^0 as a flat vector, on the device the agents use.
+        server: what the server's checks need (held-out data, aggregation
+            rule, weight mask); required when ``config.checks`` is set.
         progress: show a progress bar over rounds (and over agents within a round).
 
     Returns:
@@ -64,6 +81,8 @@ def run_federation(
     """
     if [a.agent_id for a in agents] != list(range(config.num_agents)):
         raise ValueError(f"expected agents with ids 0 … {config.num_agents - 1} in order")
+    if config.checks is not None and server is None:
+        raise ValueError("config.checks is set, so run_federation needs the server's resources (server=...)")
     sampling = numpy_rng(config.seed, Stream.AGENT_SAMPLING)
     global_params = initial_params.clone()
     records: list[RoundRecord] = []
@@ -75,13 +94,20 @@ def run_federation(
         agent_bar = progress_bar(selected, desc=f"round {round_index}", unit="agent", leave=False, disable=not progress)
         updates = torch.stack([agents[i].compute_update(global_params, round_index) for i in agent_bar])
         weights = torch.full((len(selected),), config.aggregation_weight, device=updates.device)
+        check_records: tuple[CheckRecord, ...] = ()
+        keep = torch.ones(len(selected), dtype=torch.bool, device=updates.device)
+        if config.checks is not None and server is not None:
+            inspection = config.checks.inspect(RoundUpdates(global_params, updates, weights), server)
+            check_records = _check_records(inspection, config.checks, [agents[i] for i in selected])
+            keep = inspection.keep
+        agent_evaluator = evaluator if config.evaluate_agents else None
         agent_records = tuple(
-            _agent_record(agents[i], update, global_params, evaluator if config.evaluate_agents else None)
-            for i, update in zip(selected, updates, strict=True)
+            _agent_record(agents[i], update, global_params, agent_evaluator, bool(kept))
+            for i, update, kept in zip(selected, updates, keep, strict=True)
         )
         if round_index in config.keep_updates:
             kept_updates[round_index] = updates.cpu()
-        global_params = global_params + fedavg(updates, weights)
+        global_params = global_params + fedavg(updates[keep], weights[keep])
         evaluation, target_outcomes = evaluator.evaluate(global_params)
         record = RoundRecord(
             round=round_index,
@@ -90,6 +116,7 @@ def run_federation(
             targets=tuple(target_outcomes),
             agents=agent_records,
             seconds=time.perf_counter() - started,
+            checks=check_records,
         )
         records.append(record)
         rounds.set_postfix(val_acc=f"{record.val_accuracy:.3f}", target_conf=f"{record.target_confidence:.2f}")

@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from fedutils.checks import AccuracyCheck, DistanceCheck, rates_at_thresholds
 from fedutils.data.targets import TargetSet
 from fedutils.errors import ConfigError
 from fedutils.results import RunResult
@@ -202,4 +203,128 @@ def confidence_over_seeds(
         ax.plot(rounds, [values[t] for t in rounds], linestyle="--", marker="s", color=f"C{index}", label=label)
     ax.set_ylim(-0.03, 1.03)
     _label_per_round(ax, "confidence in the target class", "Global model on the target (band: min–max over seeds)")
+    return fig
+
+
+def _verdicts(run: RunResult, check: str) -> pd.DataFrame:
+    frame = run.checks_frame()
+    if frame.empty or check not in set(frame["check"]):
+        raise ConfigError(f"this run has no records of the {check} check; run it with that check configured.")
+    return frame[frame["check"] == check]
+
+
+def accuracy_check(run: RunResult, ax: Axes | None = None) -> Figure:
+    """Accuracy checking per round (SPEC §6.1): each update's gap acc(w_{G∖i}) − acc(w_G + δ_i) against γ.
+
+    Points above the dashed line are flagged. Gaps are in accuracy points on the server's held-out data.
+    """
+    fig, ax = _axes(ax)
+    verdicts = _verdicts(run, AccuracyCheck.name)
+    for is_malicious, group in verdicts.groupby("is_malicious"):
+        style = {"marker": "x", "s": 60, "color": "C3"} if is_malicious else {"marker": ".", "color": "C0"}
+        label = "malicious agent" if is_malicious else "benign agents"
+        ax.scatter(group["round"], 100 * group["statistic"], alpha=0.8, label=label, **style)
+    gamma = 100 * verdicts["threshold"].iloc[0]
+    ax.axhline(gamma, color="grey", linestyle="--", label=f"γ = {gamma:g} points (flag above)")
+    _label_per_round(ax, "accuracy gap (points)", "Accuracy check: others' aggregate minus w_G + δ_i")
+    return fig
+
+
+def distance_band(run: RunResult, ax: Axes | None = None) -> Figure:
+    """Weight-update statistics per round (SPEC §6.2): the benign distance band beside the malicious update's range.
+
+    Blue bars span [R^l, R^u], the pairwise L2 distances among the benign
+    updates; red bars span [R_m^l, R_m^u], the malicious update's distances to
+    them; the grey ticks mark how far outside the band the check tolerates (κ).
+    """
+    fig, ax = _axes(ax)
+    verdicts = _verdicts(run, DistanceCheck.name)
+    malicious = verdicts[verdicts["is_malicious"]]
+    if malicious.empty:
+        raise ConfigError("this run has no malicious agent whose distances could be compared with the benign band.")
+    rounds = malicious["round"].to_numpy()
+    low, high = malicious["band_min"].to_numpy(), malicious["band_max"].to_numpy()
+    allowance = malicious["threshold"].to_numpy() * high
+    ax.bar(rounds - 0.17, high - low, bottom=low, width=0.3, color="C0", alpha=0.6, label="benign band [R^l, R^u]")
+    middle = (malicious["update_min"] + malicious["update_max"]).to_numpy() / 2
+    spread = (malicious["update_max"] - malicious["update_min"]).to_numpy() / 2
+    ax.errorbar(
+        rounds + 0.17, middle, yerr=spread, fmt="none", ecolor="C3", elinewidth=5, capsize=5, label="malicious range"
+    )
+    for edge in (low - allowance, high + allowance):
+        ax.hlines(edge, rounds - 0.35, rounds + 0.35, color="grey", linestyle="--", linewidth=1)
+    ax.plot([], [], color="grey", linestyle="--", linewidth=1, label="band ± κ·R^u (flag outside)")
+    parameters = "weights only" if _weights_only(run) else "all parameters"
+    _label_per_round(ax, f"L2 distance between updates ({parameters})", "Distance check: benign band, malicious range")
+    return fig
+
+
+def _weights_only(run: RunResult) -> bool:
+    """Whether the run's distance check compared weights only (read from its configuration)."""
+    checks = run.config["checks"]["checks"]
+    return next(c["weights_only"] for c in checks if c["name"] == DistanceCheck.name)
+
+
+def stealth_panels(run: RunResult, title: str | None = None) -> Figure:
+    """The accuracy check and the distance check of an attacked run side by side: does the attack stay hidden?"""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12.0, 3.8))
+    accuracy_check(run, ax=left)
+    distance_band(run, ax=right)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def detection_tradeoff(runs: Mapping[str, RunResult], check: str, thresholds: Sequence[float]) -> Figure:
+    """How often ``check`` flags each run's malicious update, and honest updates, as its threshold varies.
+
+    Computed from the recorded statistics (observe-mode runs), so no run is
+    repeated. Solid lines: the attacker's updates flagged; dashed: the benign
+    updates of all runs flagged (false positives). Thresholds are shown in
+    points (accuracy) or percent of the band's top (distance).
+    """
+    fig, ax = _axes(None)
+    benign_rates = []
+    for label, run in runs.items():
+        rates = rates_at_thresholds(run, check, thresholds)
+        if rates["detection_rate"].notna().any():
+            ax.plot(100 * rates.index, 100 * rates["detection_rate"], marker=".", label=f"{label}: malicious flagged")
+        benign_rates.append(rates["false_positive_rate"])
+    pooled = pd.concat(benign_rates, axis=1).mean(axis=1)
+    ax.plot(100 * pooled.index, 100 * pooled, color="black", linestyle="--", label="benign flagged (all runs)")
+    unit = "points" if check == AccuracyCheck.name else "% of R^u"
+    symbol = "γ" if check == AccuracyCheck.name else "κ"
+    ax.set_xlabel(f"threshold {symbol} ({unit})")
+    ax.set_ylabel("updates flagged (%)")
+    ax.set_title(f"{check.capitalize()} check: detection vs false positives")
+    ax.set_ylim(-3, 103)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def honest_check_statistics(runs: Sequence[RunResult]) -> Figure:
+    """Histograms of every honest update's check statistic over attack-free runs, one panel per check.
+
+    What the thresholds must leave room for: a check flags an honest update
+    whenever its statistic passes the dashed line (a false positive).
+    """
+    frame = pd.concat([run.checks_frame() for run in runs], ignore_index=True)
+    if frame.empty:
+        raise ConfigError("these runs have no check records; run them with checks configured.")
+    honest = frame[~frame["is_malicious"]]
+    names = list(dict.fromkeys(honest["check"]))
+    fig, axes = plt.subplots(1, len(names), figsize=(6.0 * len(names), 3.4), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        rows = honest[honest["check"] == name]
+        scale, unit, symbol = (100, "points", "γ") if name == AccuracyCheck.name else (100, "% of R^u", "κ")
+        ax.hist(scale * rows["statistic"], bins=30, color="C0", alpha=0.7, label=f"honest updates ({len(rows)})")
+        threshold = scale * rows["threshold"].iloc[0]
+        ax.axvline(threshold, color="grey", linestyle="--", label=f"{symbol} = {threshold:g} {unit}")
+        statistic = "accuracy gap" if name == AccuracyCheck.name else "distance excess"
+        ax.set_xlabel(f"{statistic} ({unit})")
+        ax.set_ylabel("updates")
+        ax.set_title(f"{name.capitalize()} check, {len(runs)} attack-free run(s)")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
     return fig

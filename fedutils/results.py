@@ -46,6 +46,8 @@ class AgentRecord:
             accuracy check sees), or ``None`` when agent evaluation is off.
         target_confidence: the first target's confidence in its target class
             under w_G^{t−1} + δ_i, or ``None`` when agent evaluation is off.
+        aggregated: whether the server added the update to the global model
+            (``False`` when a check in filter mode left it out).
     """
 
     agent_id: int
@@ -53,6 +55,30 @@ class AgentRecord:
     update_norm: float
     val_accuracy: float | None
     target_confidence: float | None = None
+    aggregated: bool = True
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    """One server-side check's verdict on one agent's update in one round (see :mod:`fedutils.checks`).
+
+    Attributes:
+        check: the check's name (``accuracy`` or ``distance``).
+        agent_id: the agent whose update was inspected.
+        is_malicious: whether that agent is the attacker (the check does not know).
+        flagged: the update failed the check.
+        statistic: the number compared with the threshold (accuracy gap; relative distance excess).
+        threshold: γ or κ.
+        measurements: what the statistic was computed from, by name.
+    """
+
+    check: str
+    agent_id: int
+    is_malicious: bool
+    flagged: bool
+    statistic: float
+    threshold: float
+    measurements: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -63,6 +89,7 @@ class RoundRecord:
     ``target_predicted_confidence`` describe the first target (the only one in
     the paper's main setting); ``targets`` holds all r of them and
     ``targets_hit`` counts those predicted as their target class.
+    ``checks`` holds the server's verdicts (empty when no checks ran).
     """
 
     round: int
@@ -71,6 +98,7 @@ class RoundRecord:
     targets: tuple[TargetOutcome, ...]
     agents: tuple[AgentRecord, ...]
     seconds: float
+    checks: tuple[CheckRecord, ...] = ()
 
     @property
     def target_confidence(self) -> float:
@@ -101,6 +129,7 @@ class RoundRecord:
             "seconds": self.seconds,
             "targets": [dataclasses.asdict(t) for t in self.targets],
             "agents": [dataclasses.asdict(a) for a in self.agents],
+            "checks": [dataclasses.asdict(c) for c in self.checks],
         }
 
     @classmethod
@@ -112,6 +141,7 @@ class RoundRecord:
             targets=tuple(TargetOutcome(**t) for t in data["targets"]),
             agents=tuple(AgentRecord(**a) for a in data["agents"]),
             seconds=data["seconds"],
+            checks=tuple(CheckRecord(**c) for c in data.get("checks", ())),
         )
 
 
@@ -226,12 +256,23 @@ class RunResult:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per round with the global model's metrics."""
-        rows = [{k: v for k, v in r.to_dict().items() if k not in ("targets", "agents")} for r in self.records]
+        rows = [
+            {k: v for k, v in r.to_dict().items() if k not in ("targets", "agents", "checks")} for r in self.records
+        ]
         return pd.DataFrame(rows).set_index("round")
 
     def agents_frame(self) -> pd.DataFrame:
         """One row per round and selected agent."""
         rows = [{"round": r.round, **dataclasses.asdict(a)} for r in self.records for a in r.agents]
+        return pd.DataFrame(rows)
+
+    def checks_frame(self) -> pd.DataFrame:
+        """One row per round, check and inspected agent; each measurement becomes a column (empty without checks)."""
+        rows = []
+        for record in self.records:
+            for check in record.checks:
+                verdict = {k: v for k, v in dataclasses.asdict(check).items() if k != "measurements"}
+                rows.append({"round": record.round, **verdict, **check.measurements})
         return pd.DataFrame(rows)
 
     def targets_frame(self) -> pd.DataFrame:

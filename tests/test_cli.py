@@ -54,6 +54,35 @@ def test_attack_options_map_onto_the_attack():
     assert config_from_args(build_parser().parse_args(["run", "--attack", "none"])).attack is None
 
 
+def test_check_options_map_onto_the_server_checks():
+    args = build_parser().parse_args(
+        ["run", "--check", "accuracy", "--check", "distance", "--check-mode", "filter", "--gamma", "0.2",
+         "--kappa", "0.3", "--distance-parameters", "all", "--held-out", "500"]
+    )  # fmt: skip
+    checks = config_from_args(args).checks
+    accuracy, distance = checks.checks
+    assert (accuracy.name, accuracy.gamma, distance.name, distance.kappa, distance.weights_only) == (
+        "accuracy",
+        0.2,
+        "distance",
+        0.3,
+        False,
+    )
+    assert (checks.mode.value, checks.held_out_samples) == ("filter", 500)
+    assert config_from_args(build_parser().parse_args(["run"])).checks is None
+
+
+def test_check_run_writes_verdicts_to_json(tmp_path, capsys):
+    out = tmp_path / "checks.json"
+    argv = ["run", "--preset", "smoke", "--attack", "explicit_boosting", "--check", "accuracy", "--check", "distance"]
+    assert main([*argv, "--check-mode", "filter", "--json", str(out), "--quiet", "--no-cache"]) == 0
+    rows = json.loads(out.read_text())
+    verdicts = [c for c in rows[0]["checks"] if c["agent_id"] == 9]
+    assert {c["check"] for c in verdicts} == {"accuracy", "distance"} and all(c["flagged"] for c in verdicts)
+    assert [a["aggregated"] for a in rows[0]["agents"]] == [True] * 9 + [False]
+    assert "detection_rate" in capsys.readouterr().out
+
+
 def test_options_map_onto_the_config():
     args = build_parser().parse_args(
         [
@@ -113,6 +142,12 @@ def _exit_status(argv: list[str]) -> int:
         (["run", "--attack", "alternating", "--malicious-agent", "10"], "malicious_agent must be between 0 and"),
         (["run", "--attack", "stealthy", "--rho", "-1"], "rho (ρ) must be a number of at least 0"),
         (["run", "--attack", "backdoor"], "invalid choice"),
+        (["run", "--kappa", "0.2"], "--kappa need --check, one of: accuracy, distance"),
+        (["run", "--check", "accuracy", "--kappa", "0.2"], "--kappa applies to the distance check"),
+        (["run", "--check", "accuracy", "--gamma", "2"], "gamma (γ, the accuracy check's threshold) must be"),
+        (["run", "--check", "distance", "--k", "2"], "need at least 3 agents per round"),
+        (["run", "--check", "accuracy", "--held-out", "10000"], "held_out_samples must be below"),
+        (["run", "--check", "norm"], "invalid choice"),
     ],
 )
 def test_bad_input_is_one_sentence_and_exit_status_2(argv, message, capsys):
@@ -161,6 +196,10 @@ def test_help_explains_every_option(capsys):
         "--device",
         "--no-cache",
         "--json",
+        "--check",
+        "--check-mode",
+        "--gamma",
+        "--kappa",
         "examples:",
     ]:
         assert option in text

@@ -13,9 +13,11 @@ from fedutils.compare import (
     attack_outcome,
     confidence_at_rounds,
     confidence_over_seeds,
+    detection_table,
     distance_table,
     malicious_table,
     mean_pm_sd,
+    update_statistics_table,
 )
 from fedutils.errors import ConfigError
 from fedutils.results import AgentRecord, RoundRecord, RunResult
@@ -83,3 +85,18 @@ def test_accuracy_loss_is_per_shared_round_in_points():
     honest.records[1] = dataclasses.replace(honest.records[1], val_accuracy=0.85)
     lost = accuracy_loss(attacked, honest)
     assert list(lost.index) == [1, 2] and lost.tolist() == pytest.approx([0.0, 5.0])
+
+
+def test_detection_and_update_statistics_tables(checked_run):
+    table = detection_table({"explicit boosting": checked_run})
+    row = table.loc["explicit boosting"]
+    assert row["accuracy check: malicious flagged"] == "2/2 (100%)"
+    assert row["distance check: benign flagged"] == "0/18 (0%)"
+    assert row["rounds"] == "2"
+    stats = update_statistics_table({"explicit boosting": checked_run}, 2)
+    assert list(stats.index.get_level_values(1)) == ["benign agent", "malicious agent"]
+    malicious, benign = (
+        stats.loc[("explicit boosting", "malicious agent")],
+        stats.loc[("explicit boosting", "benign agent")],
+    )
+    assert malicious["norm"] > benign["norm"]  # boosted by λ = 10

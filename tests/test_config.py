@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from fedutils.checks import DistanceCheck, ServerChecks
 from fedutils.config import ExperimentConfig, PartitionScheme
 from fedutils.data.targets import PAPER_TARGET, Target
 from fedutils.errors import ConfigError
@@ -82,3 +83,21 @@ def test_dict_round_trip():
     assert ExperimentConfig.from_dict(as_dict) == config
     del as_dict["keep_updates"]  # results recorded before the option existed
     assert ExperimentConfig.from_dict(as_dict).keep_updates == ()
+
+
+def test_checks_round_trip_and_are_absent_from_the_dict_when_off():
+    config = ExperimentConfig(checks=ServerChecks(checks=(DistanceCheck(kappa=0.2),), mode="filter"))
+    as_dict = config.to_dict()
+    assert as_dict["checks"]["mode"] == "filter"
+    assert ExperimentConfig.from_dict(as_dict) == config
+    assert "checks" not in ExperimentConfig().to_dict()  # runs without checks keep their cache keys
+
+
+def test_the_server_keeps_test_examples_apart_from_the_reported_ones():
+    assert ExperimentConfig().reported_validation_size == 10_000
+    assert ExperimentConfig(checks=ServerChecks()).reported_validation_size == 9_000
+    assert ExperimentConfig(checks=ServerChecks(checks=(DistanceCheck(),))).reported_validation_size == 10_000
+    with pytest.raises(ConfigError, match="validation_samples must be an integer between 1 and 9000"):
+        ExperimentConfig(checks=ServerChecks(), validation_samples=9_500)
+    with pytest.raises(ConfigError, match="checks must be a fedutils"):
+        ExperimentConfig(checks="accuracy")

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from fedutils.checks import CheckMode, DistanceCheck, ServerChecks
 from fedutils.config import ExperimentConfig
 from fedutils.evaluator import Evaluator
-from fedutils.experiment import initial_parameters, prepare, run_experiment
+from fedutils.experiment import initial_parameters, prepare, run_experiment, server_resources
 from fedutils.federation import run_federation, select_agents
 from fedutils.models import build_model
 from fedutils.presets import preset
@@ -130,3 +131,40 @@ def test_kept_updates_are_the_updates_that_made_the_global_model(small_setup):
     moved = sum(result.updates[t].sum(0) for t in (1, 2)) / config.num_agents
     assert torch.allclose(result.final_params, start + moved, atol=1e-6)
     assert run_federation(config.replace(keep_updates=()), agents, evaluator, start, progress=False).updates == {}
+
+
+def test_held_out_data_is_apart_from_the_reported_data_and_the_targets():
+    config = preset("smoke", checks=ServerChecks(held_out_samples=600), targets=((5454, 7), (9999, 0)))
+    setup = prepare(config, download=False)
+    test = setup.dataset.test
+    assert len(setup.validation) == 500 and torch.equal(setup.validation.x, test.x[:500])
+    assert len(setup.held_out) == 599  # the last 600 test examples but target 9999
+    assert torch.equal(setup.held_out.x, test.x[9400:9999])
+
+
+def test_observing_does_not_change_training_and_filtering_drops_flagged_updates(small_setup):
+    config, _, evaluator = small_setup
+    config = config.replace(max_rounds=2)
+    start = initial_parameters(config, 10)
+    agents = _fixed_agents(config, len(start))
+    agents[3].update *= 20  # an outlier every round
+    plain = run_federation(config, agents, evaluator, start, progress=False)
+    observe = config.replace(checks=ServerChecks(checks=(DistanceCheck(),)))
+    server = server_resources(prepare(observe, download=False), torch.device("cpu"))
+    observed = run_federation(observe, agents, evaluator, start, server=server, progress=False)
+    assert torch.equal(observed.final_params, plain.final_params)
+    assert all(a.aggregated for r in observed.records for a in r.agents)
+    assert [c.flagged for c in observed.records[0].checks] == [False, False, False, True]
+    filtered = run_federation(
+        observe.replace(checks=observe.checks.replace(mode=CheckMode.FILTER)),
+        agents,
+        evaluator,
+        start,
+        server=server,
+        progress=False,
+    )
+    honest_step = sum(a.update for a in agents[:3]) / config.num_agents  # α_i = 1/k; the outlier's share is dropped
+    assert torch.allclose(filtered.final_params, start + 2 * honest_step, atol=1e-6)
+    assert [a.aggregated for a in filtered.records[1].agents] == [True, True, True, False]
+    with pytest.raises(ValueError, match="server"):
+        run_federation(observe, agents, evaluator, start, progress=False)

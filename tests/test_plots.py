@@ -76,3 +76,26 @@ def test_update_histograms_compare_a_benign_and_the_malicious_update(run):
     honest.updates = {1: torch.zeros(2, 3)}
     with pytest.raises(ConfigError, match="has no malicious agent"):
         plots.update_histograms({"honest": honest}, 1)
+
+
+def test_check_figures_are_labelled_and_mark_the_thresholds(checked_run):
+    fig = plots.accuracy_check(checked_run)
+    _labelled(fig)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["benign agents", "malicious agent", "γ = 10 points (flag above)"]
+    fig = plots.distance_band(checked_run)
+    _labelled(fig)
+    assert "weights only" in fig.axes[0].get_ylabel()
+    assert any("κ" in t.get_text() for t in fig.axes[0].get_legend().get_texts())
+    assert len(plots.stealth_panels(checked_run, "explicit boosting").axes) == 2
+    fig = plots.detection_tradeoff({"explicit": checked_run}, "accuracy", [0.0, 0.1, 0.5, 1.0])
+    _labelled(fig)
+    detected = fig.axes[0].get_lines()[0].get_ydata()
+    assert list(detected) == [100, 100, 100, 0]  # its gaps are above 0.5 and below 1
+    fig = plots.honest_check_statistics([checked_run])
+    assert len(fig.axes) == 2 and all(ax.get_xlabel() for ax in fig.axes)
+
+
+def test_check_figures_need_check_records(run):
+    with pytest.raises(ConfigError, match="no records of the accuracy check"):
+        plots.accuracy_check(run)

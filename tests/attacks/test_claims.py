@@ -125,8 +125,8 @@ def test_a_boosted_update_stands_out_and_a_constrained_one_much_less():
     stealthy = _run(StealthyPoisoning(), keep_updates=(2,))
     boosted = distance_ranges(*explicit.benign_and_malicious_updates(2))
     constrained = distance_ranges(*stealthy.benign_and_malicious_updates(2))
-    assert boosted.malicious_min > 2 * boosted.benign_max
-    assert constrained.malicious_max < boosted.malicious_min / 2
+    assert boosted.update_min > 2 * boosted.band_max
+    assert constrained.update_max < boosted.update_min / 2
 
 
 def test_aiming_at_the_global_estimate_carries_the_attack_through_the_averaging():

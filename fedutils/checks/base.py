@@ -1,0 +1,123 @@
+"""What every server-side check shares: its options, what it sees, and what it returns.
+
+A check looks at one round's updates the way the server does — stacked,
+anonymous, beside the global model w_G^{t−1} they were computed from — and
+returns one :class:`Verdict` per update. It never learns which agent is the
+attacker; the run's records add that afterwards, to score the check.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, ClassVar
+
+import torch
+
+from fedutils.errors import ConfigError
+from fedutils.options import Choice, normalise_fields
+
+Aggregate = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""An aggregation rule: stacked updates ``(n, parameters)`` and their weights ``(n,)`` → the global step."""
+
+
+class CheckMode(Choice):
+    """What the server does with a flagged update.
+
+    ``observe``: measure and record only; every update is aggregated (the
+    paper's use, SPEC §6). ``filter``: a defense; an update flagged by any
+    check is left out of the aggregate.
+    """
+
+    OBSERVE = "observe"
+    FILTER = "filter"
+
+
+@dataclass(frozen=True)
+class RoundUpdates:
+    """What the server holds when it inspects a round.
+
+    Attributes:
+        global_params: w_G^{t−1}, the model the agents started from (flat).
+        updates: the agents' updates δ_i^t, shape ``(n, parameters)``.
+        weights: their aggregation weights α_i, shape ``(n,)``.
+    """
+
+    global_params: torch.Tensor
+    updates: torch.Tensor
+    weights: torch.Tensor
+
+    def others(self, index: int) -> torch.Tensor:
+        """Boolean row mask selecting every update but row ``index``."""
+        mask = torch.ones(len(self.updates), dtype=torch.bool, device=self.updates.device)
+        mask[index] = False
+        return mask
+
+
+@dataclass(frozen=True)
+class ServerResources:
+    """What the server brings to its checks besides the updates.
+
+    Attributes:
+        held_out_accuracy: accuracy (a fraction) of a flat parameter vector on
+            the server's own validation data, kept apart from the reported test data.
+        aggregate: the server's aggregation rule (FedAvg in the paper).
+        weight_mask: True for the parameters that are weights (kernels), False for biases.
+    """
+
+    held_out_accuracy: Callable[[torch.Tensor], float]
+    aggregate: Aggregate
+    weight_mask: torch.Tensor
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One update's result under one check.
+
+    Attributes:
+        flagged: the update fails the check (its statistic exceeds the threshold).
+        statistic: the number compared with the check's threshold.
+        measurements: what the statistic was computed from, by name (for plots and tables).
+    """
+
+    flagged: bool
+    statistic: float
+    measurements: dict[str, float]
+
+
+@dataclass(frozen=True)
+class CheckOptions(abc.ABC):
+    """Options of one check; subclasses add their threshold and implement :meth:`inspect`."""
+
+    name: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        normalise_fields(self)
+        self.validate()
+
+    @abc.abstractmethod
+    def validate(self) -> None:
+        """Check the options; raise :class:`ConfigError` with one sentence naming the bad one."""
+
+    @property
+    @abc.abstractmethod
+    def threshold(self) -> float:
+        """The value of :attr:`Verdict.statistic` above which an update is flagged."""
+
+    @abc.abstractmethod
+    def inspect(self, round_updates: RoundUpdates, server: ServerResources) -> list[Verdict]:
+        """One verdict per row of ``round_updates.updates``, in order."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values, with the check's name under ``"name"``."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {"name": self.name, **{k: v.value if isinstance(v, Enum) else v for k, v in values.items()}}
+
+
+def require_fraction(value: Any, name: str) -> None:
+    """Raise a one-sentence :class:`ConfigError` unless ``value`` is a number in [0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ConfigError(f"{name} must be a fraction between 0 and 1, got {value!r}.")

@@ -1,0 +1,62 @@
+"""How well a server's checks separate the attacker from the honest agents, over a run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from fedutils.results import RunResult
+
+
+def detection_rates(run: RunResult) -> pd.DataFrame:
+    """Per check: how often it flagged the malicious update (true positives) and honest ones (false positives).
+
+    Returns:
+        One row per check with ``attacker_rounds`` (rounds the attacker took
+        part in), ``attacker_flagged`` (rounds its update was flagged),
+        ``detection_rate`` (their ratio; NaN without an attacker),
+        ``benign_checked`` and ``benign_flagged`` (honest updates inspected and
+        flagged, over all rounds) and ``false_positive_rate`` (their ratio).
+    """
+    frame = run.checks_frame()
+    if frame.empty:
+        raise ValueError("this run has no check records; configure checks (ExperimentConfig.checks) to get them.")
+    rows = {}
+    for check, verdicts in frame.groupby("check", sort=False):
+        malicious = verdicts[verdicts["is_malicious"]]
+        benign = verdicts[~verdicts["is_malicious"]]
+        rows[check] = {
+            "attacker_rounds": len(malicious),
+            "attacker_flagged": int(malicious["flagged"].sum()),
+            "detection_rate": malicious["flagged"].mean() if len(malicious) else float("nan"),
+            "benign_checked": len(benign),
+            "benign_flagged": int(benign["flagged"].sum()),
+            "false_positive_rate": benign["flagged"].mean() if len(benign) else float("nan"),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def rates_at_thresholds(run: RunResult, check: str, thresholds: Sequence[float]) -> pd.DataFrame:
+    """Detection and false-positive rates of ``check`` at other thresholds, from the recorded statistics.
+
+    Flagging is ``statistic > threshold``, so the run need not be repeated;
+    in filter mode the later rounds would have differed, so use observe-mode runs.
+
+    Returns:
+        One row per threshold with ``detection_rate`` (NaN without an attacker) and ``false_positive_rate``.
+    """
+    frame = run.checks_frame()
+    verdicts = frame[frame["check"] == check] if not frame.empty else frame
+    if verdicts.empty:
+        raise ValueError(f"this run has no records of the {check} check.")
+    malicious = verdicts.loc[verdicts["is_malicious"], "statistic"].to_numpy()
+    benign = verdicts.loc[~verdicts["is_malicious"], "statistic"].to_numpy()
+    rows = {
+        threshold: {
+            "detection_rate": (malicious > threshold).mean() if len(malicious) else float("nan"),
+            "false_positive_rate": (benign > threshold).mean() if len(benign) else float("nan"),
+        }
+        for threshold in thresholds
+    }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("threshold")

@@ -1,0 +1,137 @@
+"""Weight-update statistics: pairwise L2 distance ranges (Bhagoji et al. 2019, §3.3; SPEC §6.2).
+
+In a round, the server compares how far an update lies from the others,
+R_i = [min_{j≠i} ‖δ_i − δ_j‖, max_{j≠i} ‖δ_i − δ_j‖], with how far the others
+lie from each other, [R^l, R^u] (all pairs j, j′ ≠ i). For the attacker, the
+others are the benign agents and [R^l, R^u] is the benign band of the
+authors' ``l2dist_calc.py``. The update is flagged when its range sticks out
+of the band by more than κ, measured relative to the band's upper end:
+
+    excess_i = max(R_i^u − R^u, R^l − R_i^l, 0) / R^u > κ.
+
+Relative, so that one κ serves every round, model and preset (update
+distances shrink as training converges and differ by an order of magnitude
+between networks). The paper's own criterion (SPEC §6.2, unconfirmed) uses an
+absolute κ_t per round.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import torch
+
+from fedutils.checks.base import CheckOptions, RoundUpdates, ServerResources, Verdict
+from fedutils.errors import ConfigError
+
+DEFAULT_KAPPA = 0.10
+"""κ: an update may reach 10 % of the band's upper end beyond the band.
+
+Chosen from attack-free runs (chapter 3, "Choosing κ"): on the ``fast``
+preset, seeds 0–2, every round, the largest relative excess of any honest
+agent was 0.045 and its 99th percentile 0.03; κ = 0.10 leaves room for that.
+"""
+
+
+@dataclass(frozen=True)
+class DistanceRanges:
+    """Pairwise L2 distance ranges of one round's updates (the authors' ``l2dist_calc.py``).
+
+    Attributes:
+        band_min, band_max: R^l and R^u, over all pairs of the other updates
+            (the benign ones, when the update inspected is the attacker's).
+        update_min, update_max: R_i^l and R_i^u, from the inspected update to each of the others.
+    """
+
+    band_min: float
+    band_max: float
+    update_min: float
+    update_max: float
+
+    @property
+    def relative_excess(self) -> float:
+        """How far the update's range sticks out of the band, as a fraction of R^u (0 inside it).
+
+        When the others are identical (R^u = 0), any distance at all is an infinite excess.
+        """
+        beyond = max(self.update_max - self.band_max, self.band_min - self.update_min, 0.0)
+        if self.band_max == 0:
+            return 0.0 if beyond == 0 else math.inf
+        return beyond / self.band_max
+
+
+def distance_ranges(benign: torch.Tensor, malicious: torch.Tensor, mask: torch.Tensor | None = None) -> DistanceRanges:
+    """The benign band and the malicious update's range of one round (the attacker's row of the distance check).
+
+    Args:
+        benign: the benign updates, shape ``(n ≥ 2, parameters)``.
+        malicious: the malicious update, shape ``(parameters,)``.
+        mask: compare only these parameters (the authors used kernels only:
+            :func:`fedutils.models.weight_mask`); ``None`` compares all.
+    """
+    if benign.dim() != 2 or len(benign) < 2:
+        raise ValueError(f"benign must stack at least two updates as (n, parameters), got shape {tuple(benign.shape)}")
+    stack = torch.cat([benign, malicious.unsqueeze(0)])
+    return leave_one_out_ranges(pairwise_distances(stack, mask), len(benign))
+
+
+def pairwise_distances(updates: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """The ``(n, n)`` matrix of L2 distances ‖δ_i − δ_j‖ between stacked updates (over ``mask`` if given)."""
+    if mask is not None:
+        updates = updates[:, mask.to(updates.device)]
+    # The matrix-multiplication shortcut loses digits when updates are close; distances are compared, so be exact.
+    return torch.cdist(updates.unsqueeze(0), updates.unsqueeze(0), compute_mode="donot_use_mm_for_euclid_dist")[0]
+
+
+def leave_one_out_ranges(distances: torch.Tensor, index: int) -> DistanceRanges:
+    """Update ``index``'s range of distances to the others, and the others' pairwise band, from a distance matrix."""
+    n = len(distances)
+    if n < 3:
+        raise ValueError(f"a distance band needs at least two other updates, got {n - 1}")
+    others = torch.arange(n, device=distances.device) != index
+    among = distances[others][:, others]
+    upper = torch.triu_indices(n - 1, n - 1, offset=1, device=distances.device)
+    band = among[upper[0], upper[1]]
+    own = distances[index, others]
+    return DistanceRanges(band.min().item(), band.max().item(), own.min().item(), own.max().item())
+
+
+@dataclass(frozen=True)
+class DistanceCheck(CheckOptions):
+    """Flag an update whose distances to the others leave the others' own distance band by more than κ.
+
+    Verdicts carry the relative excess as the statistic and, as measurements,
+    the fields of :class:`DistanceRanges`.
+
+    Attributes:
+        kappa: κ, the largest relative excess allowed (see :data:`DEFAULT_KAPPA`).
+        weights_only: compare weights (kernels) only, as the authors' analysis
+            did; ``False`` compares all parameters, biases included.
+    """
+
+    name = "distance"
+
+    kappa: float = DEFAULT_KAPPA
+    weights_only: bool = True
+
+    def validate(self) -> None:
+        if isinstance(self.kappa, bool) or not isinstance(self.kappa, (int, float)) or self.kappa < 0:
+            raise ConfigError(f"kappa (κ, the distance check's threshold) must be a number ≥ 0, got {self.kappa!r}.")
+        if not isinstance(self.weights_only, bool):
+            raise ConfigError(f"weights_only must be true or false, got {self.weights_only!r}.")
+
+    @property
+    def threshold(self) -> float:
+        return self.kappa
+
+    def inspect(self, round_updates: RoundUpdates, server: ServerResources) -> list[Verdict]:
+        mask = server.weight_mask if self.weights_only else None
+        distances = pairwise_distances(round_updates.updates, mask)
+        verdicts = []
+        for i in range(len(distances)):
+            ranges = leave_one_out_ranges(distances, i)
+            excess = ranges.relative_excess
+            verdicts.append(Verdict(excess > self.kappa, excess, dataclasses.asdict(ranges)))
+        return verdicts
