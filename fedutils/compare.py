@@ -140,8 +140,9 @@ def detection_table(runs: Mapping[str, RunResult]) -> pd.DataFrame:
     """Per run (a row): how often each check flagged the malicious update and honest ones, and the attack's effect.
 
     Cells read "flagged / inspected (percent)"; runs without an attacker show
-    "–" for the malicious update. The last columns are the global model's
-    target confidence at the end and at its highest.
+    "–" for the malicious update, and checks a run did not have read "not run".
+    The last columns are the global model's target confidence at the end and
+    at its highest.
     """
     rows = {}
     for label, run in runs.items():
@@ -154,7 +155,9 @@ def detection_table(runs: Mapping[str, RunResult]) -> pd.DataFrame:
         row["final target confidence"] = f"{confidence.iloc[-1]:.2f}"
         row["highest target confidence"] = f"{confidence.max():.2f} (round {confidence.idxmax()})"
         rows[label] = row
-    return pd.DataFrame.from_dict(rows, orient="index")
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    checks = [column for column in table.columns if " check: " in column]
+    return table[checks + [c for c in table.columns if c not in checks]].fillna("not run")
 
 
 def _fraction(part: float, whole: float) -> str:

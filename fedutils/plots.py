@@ -15,7 +15,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from fedutils.checks import AccuracyCheck, DistanceCheck, rates_at_thresholds
+from fedutils.checks import NEGLIGIBLE_CHANGE, AccuracyCheck, DistanceCheck, rates_at_thresholds
 from fedutils.data.targets import TargetSet
 from fedutils.errors import ConfigError
 from fedutils.results import RunResult
@@ -143,7 +143,7 @@ def update_histograms(
     runs: Mapping[str, RunResult],
     round_index: int,
     bins: int = 200,
-    ignore_below: float = 1e-7,
+    ignore_below: float = NEGLIGIBLE_CHANGE,
 ) -> Figure:
     """Histograms of one benign update's and the malicious update's values in a round (SPEC §6.3), a panel per run.
 

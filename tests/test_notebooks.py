@@ -22,6 +22,13 @@ COLAB_GUARD = '"google.colab" in sys.modules'
 SMOKE_PARAMETERS: dict[str, dict[str, object]] = {
     "01_fedavg": {"preset_name": "smoke", "max_rounds": 2, "device": "cpu"},
     "02_explicit_boosting": {"preset_name": "smoke", "max_rounds": 2, "device": "cpu"},
+    "03_stealth_checks": {
+        "preset_name": "smoke",
+        "max_rounds": 2,
+        "calibration_seeds": [0],
+        "histogram_round": 2,
+        "device": "cpu",
+    },
     "04_stealthy": {"preset_name": "smoke", "max_rounds": 2, "device": "cpu"},
     "05_alternating": {"preset_name": "smoke", "max_rounds": 2, "device": "cpu"},
     "06_estimation": {"preset_name": "smoke", "seeds": [0], "table_rounds": [2], "device": "cpu"},
