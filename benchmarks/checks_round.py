@@ -14,25 +14,15 @@ Usage: python benchmarks/checks_round.py --model fast_cnn --epochs 5 --threads 2
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
-from collections.abc import Callable
 
 import torch
+from fedavg_round import median_seconds  # this folder is on the path when a benchmark runs as a script
 
 from fedutils.checks import AccuracyCheck, DistanceCheck, RoundUpdates, ServerChecks
 from fedutils.experiment import build_agents, initial_parameters, prepare, server_resources
 from fedutils.models import ModelName
 from fedutils.presets import preset
-
-
-def median_seconds(work: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def main() -> None:

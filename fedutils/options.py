@@ -1,13 +1,17 @@
-"""Named choices, and normalising the fields of an options dataclass from their type hints."""
+"""Named choices, and the helpers every options dataclass shares: normalising fields from their type hints,
+looking an options class up by name, and copying with some options changed."""
 
 from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Mapping
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 from fedutils.errors import ConfigError
+
+T = TypeVar("T")
 
 
 class Choice(str, Enum):
@@ -48,6 +52,27 @@ def normalise_fields(options: Any) -> None:
         elif int in kinds and isinstance(value, float) and value.is_integer():
             value = int(value)
         object.__setattr__(options, field.name, value)
+
+
+def lookup(registry: Mapping[str, T], name: str, what: str) -> T:
+    """``registry[name]``, or a one-sentence :class:`ConfigError` naming the ``what`` choices."""
+    try:
+        return registry[name]
+    except KeyError:
+        raise ConfigError(f"unknown {what} {name!r}; choose one of: {', '.join(registry)}.") from None
+
+
+def replace_options(options: T, changes: Mapping[str, Any], owner: str) -> T:
+    """A copy of the frozen options dataclass ``options`` with ``changes`` applied (and validated again).
+
+    Raises:
+        ConfigError: a name in ``changes`` is not an option of ``owner``.
+    """
+    allowed = [f.name for f in dataclasses.fields(options)]  # type: ignore[arg-type]
+    unknown = sorted(set(changes) - set(allowed))
+    if unknown:
+        raise ConfigError(f"{', '.join(unknown)} does not apply to {owner}; its options: {', '.join(allowed)}.")
+    return dataclasses.replace(options, **changes)  # type: ignore[type-var]
 
 
 def _kinds(hint: Any) -> tuple[Any, ...]:

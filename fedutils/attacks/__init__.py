@@ -31,7 +31,7 @@ from fedutils.attacks.objectives import (
     distance_penalty,
 )
 from fedutils.attacks.stealthy import StealthyPoisoning, StealthyPoisoningAgent
-from fedutils.errors import ConfigError
+from fedutils.options import lookup
 
 AGENT_CLASSES: dict[type[AttackParams], type[MaliciousAgent]] = {
     ExplicitBoosting: ExplicitBoostingAgent,
@@ -49,11 +49,7 @@ def attack_params(name: str, **options: Any) -> AttackParams:
     Raises:
         ConfigError: unknown attack, or an option it does not have or with a bad value.
     """
-    try:
-        params_class = ATTACKS[name]
-    except KeyError:
-        raise ConfigError(f"unknown attack {name!r}; choose one of: {', '.join(ATTACKS)}.") from None
-    return params_class().replace(**options)
+    return lookup(ATTACKS, name, "attack")().replace(**options)
 
 
 def attack_from_dict(data: dict[str, Any]) -> AttackParams:

@@ -36,7 +36,7 @@ from fedutils.attacks.objectives import (
 from fedutils.data.dataset import LabelledData
 from fedutils.data.targets import TargetSet
 from fedutils.errors import ConfigError
-from fedutils.options import normalise_fields
+from fedutils.options import normalise_fields, replace_options
 from fedutils.seeding import Stream, derive_seed, torch_seeded
 
 
@@ -75,11 +75,7 @@ class AttackParams:
 
     def replace(self, **changes: Any) -> AttackParams:
         """A copy with some options changed (validated again)."""
-        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
-        if unknown:
-            allowed = ", ".join(f.name for f in dataclasses.fields(self))
-            raise ConfigError(f"{', '.join(sorted(unknown))} does not apply to {self.name}; its options: {allowed}.")
-        return dataclasses.replace(self, **changes)
+        return replace_options(self, changes, self.name)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import torch
 
 from fedutils.errors import ConfigError
-from fedutils.options import Choice, normalise_fields
+from fedutils.options import Choice, normalise_fields, replace_options
 
 Aggregate = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """An aggregation rule: stacked updates ``(n, parameters)`` and their weights ``(n,)`` → the global step."""
@@ -110,6 +110,10 @@ class CheckOptions(abc.ABC):
     @abc.abstractmethod
     def inspect(self, round_updates: RoundUpdates, server: ServerResources) -> list[Verdict]:
         """One verdict per row of ``round_updates.updates``, in order."""
+
+    def replace(self, **changes: Any) -> CheckOptions:
+        """A copy with some options changed (validated again)."""
+        return replace_options(self, changes, f"the {self.name} check")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values, with the check's name under ``"name"``."""

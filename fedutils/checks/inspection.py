@@ -8,7 +8,6 @@ federation calls :meth:`ServerChecks.inspect` and aggregates the rows it keeps.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +17,7 @@ from fedutils.checks.accuracy import AccuracyCheck
 from fedutils.checks.base import CheckMode, CheckOptions, RoundUpdates, ServerResources, Verdict
 from fedutils.checks.distance import DistanceCheck
 from fedutils.errors import ConfigError
-from fedutils.options import normalise_fields
+from fedutils.options import lookup, normalise_fields, replace_options
 
 CHECKS: dict[str, type[CheckOptions]] = {check.name: check for check in (AccuracyCheck, DistanceCheck)}
 """Check name → its options class."""
@@ -33,16 +32,7 @@ def check_options(name: str, **options: Any) -> CheckOptions:
     Raises:
         ConfigError: unknown check, or an option it does not have or with a bad value.
     """
-    try:
-        options_class = CHECKS[name]
-    except KeyError:
-        raise ConfigError(f"unknown check {name!r}; choose one of: {', '.join(CHECKS)}.") from None
-    allowed = {f.name for f in dataclasses.fields(options_class)}
-    unknown = set(options) - allowed
-    if unknown:
-        listed = ", ".join(sorted(allowed))
-        raise ConfigError(f"{', '.join(sorted(unknown))} does not apply to the {name} check; its options: {listed}.")
-    return options_class(**options)
+    return lookup(CHECKS, name, "check")().replace(**options)
 
 
 @dataclass(frozen=True)
@@ -131,8 +121,4 @@ class ServerChecks:
 
     def replace(self, **changes: Any) -> ServerChecks:
         """A copy with some options changed (validated again)."""
-        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
-        if unknown:
-            allowed = ", ".join(f.name for f in dataclasses.fields(self))
-            raise ConfigError(f"{', '.join(sorted(unknown))} is not an option of the server's checks: {allowed}.")
-        return dataclasses.replace(self, **changes)
+        return replace_options(self, changes, "the server's checks")
