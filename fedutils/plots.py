@@ -50,7 +50,15 @@ def _label_per_round(ax: Axes, ylabel: str, title: str) -> None:
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.legend()
+    handles, _ = ax.get_legend_handles_labels()
+    if len(handles) > CROWDED_LEGEND:  # beside the axes, where it cannot hide a curve
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    else:
+        ax.legend()
+
+
+CROWDED_LEGEND = 4
+"""Legends with more entries than this go beside the plot rather than inside it."""
 
 
 def class_counts_per_agent(counts: np.ndarray, class_names: Sequence[str], ax: Axes | None = None) -> Figure:
@@ -256,6 +264,7 @@ def distance_band(run: RunResult, ax: Axes | None = None) -> Figure:
     ax.plot([], [], color="grey", linestyle="--", linewidth=1, label="band ± κ·R^u (flag outside)")
     parameters = "weights only" if _weights_only(run) else "all parameters"
     _label_per_round(ax, f"L2 distance between updates ({parameters})", "Distance check: benign band, malicious range")
+    ax.legend(fontsize=8)
     return fig
 
 
@@ -295,6 +304,8 @@ def detection_tradeoff(runs: Mapping[str, RunResult], check: str, thresholds: Se
     ax.plot(100 * pooled.index, 100 * pooled, color="black", linestyle="--", label="benign flagged (all runs)")
     unit = "points" if check == AccuracyCheck.name else "% of R^u"
     symbol = "γ" if check == AccuracyCheck.name else "κ"
+    in_use = _verdicts(next(iter(runs.values())), check)["threshold"].iloc[0]
+    ax.axvline(100 * in_use, color="grey", linestyle=":", label=f"{symbol} in these runs ({100 * in_use:g})")
     ax.set_xlabel(f"threshold {symbol} ({unit})")
     ax.set_ylabel("updates flagged (%)")
     ax.set_title(f"{check.capitalize()} check: detection vs false positives")

@@ -19,6 +19,8 @@ from fedutils.checks import (
     check_options,
     detection_rates,
     distance_ranges,
+    flags_per_round,
+    rates_at_thresholds,
     update_statistics,
 )
 from fedutils.errors import ConfigError
@@ -223,6 +225,23 @@ def test_detection_rates_count_true_and_false_positives():
     )
     assert rates.loc["distance", "detection_rate"] == 0.5
     assert rates.loc["distance", "false_positive_rate"] == 0.25
+    per_round = flags_per_round(run)
+    assert per_round["accuracy: malicious flagged"].tolist() == [True, True]
+    assert per_round["distance: malicious flagged"].tolist() == [True, False]
+    assert per_round["distance: benign flagged"].tolist() == [1, 0]
+
+
+def test_rates_at_other_thresholds_come_from_the_recorded_statistics():
+    agents = tuple(AgentRecord(i, i == 2, 1.0, None) for i in range(3))
+    checks = tuple(
+        CheckRecord("accuracy", i, i == 2, False, statistic, 0.1) for i, statistic in enumerate((0.0, 0.2, 0.5))
+    )
+    run = RunResult({}, [RoundRecord(1, 0.9, 0.3, (TARGET,), agents, 1.0, checks)])
+    rates = rates_at_thresholds(run, "accuracy", [0.1, 0.3, 0.6])
+    assert rates["detection_rate"].tolist() == [1.0, 1.0, 0.0]
+    assert rates["false_positive_rate"].tolist() == [0.5, 0.0, 0.0]
+    with pytest.raises(ValueError, match="no records of the distance check"):
+        rates_at_thresholds(run, "distance", [0.1])
 
 
 def test_detection_rates_need_check_records():

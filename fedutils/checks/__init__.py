@@ -16,7 +16,7 @@ summarises updates in numbers; :func:`detection_rates` scores a run's checks.
 
 from fedutils.checks.accuracy import DEFAULT_GAMMA, AccuracyCheck
 from fedutils.checks.base import CheckMode, CheckOptions, RoundUpdates, ServerResources, Verdict
-from fedutils.checks.detection import detection_rates, rates_at_thresholds
+from fedutils.checks.detection import detection_rates, flags_per_round, rates_at_thresholds
 from fedutils.checks.distance import (
     DEFAULT_KAPPA,
     DistanceCheck,
@@ -47,6 +47,7 @@ __all__ = [
     "check_options",
     "detection_rates",
     "distance_ranges",
+    "flags_per_round",
     "leave_one_out_ranges",
     "pairwise_distances",
     "rates_at_thresholds",

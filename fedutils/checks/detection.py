@@ -37,6 +37,26 @@ def detection_rates(run: RunResult) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+def flags_per_round(run: RunResult) -> pd.DataFrame:
+    """Per round and check: whether the malicious update was flagged, and how many honest updates were.
+
+    Returns:
+        One row per round; for each check a column ``<check>: malicious
+        flagged`` (True/False, or NA in a round without the attacker) and
+        ``<check>: benign flagged`` (a count).
+    """
+    frame = run.checks_frame()
+    if frame.empty:
+        raise ValueError("this run has no check records; configure checks (ExperimentConfig.checks) to get them.")
+    columns = {}
+    for check, verdicts in frame.groupby("check", sort=False):
+        by_round = verdicts.groupby("round")
+        malicious = verdicts[verdicts["is_malicious"]].set_index("round")["flagged"]
+        columns[f"{check}: malicious flagged"] = malicious.reindex(list(by_round.groups)).astype("boolean")
+        columns[f"{check}: benign flagged"] = by_round.apply(lambda v: int((v["flagged"] & ~v["is_malicious"]).sum()))
+    return pd.DataFrame(columns).rename_axis("round")
+
+
 def rates_at_thresholds(run: RunResult, check: str, thresholds: Sequence[float]) -> pd.DataFrame:
     """Detection and false-positive rates of ``check`` at other thresholds, from the recorded statistics.
 
