@@ -15,7 +15,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from fedutils.checks import NEGLIGIBLE_CHANGE, AccuracyCheck, DistanceCheck, rates_at_thresholds
+from fedutils.checks import NEGLIGIBLE_CHANGE, AccuracyCheck, DistanceCheck, check_verdicts, rates_at_thresholds
 from fedutils.data.targets import TargetSet
 from fedutils.errors import ConfigError
 from fedutils.results import RunResult
@@ -214,20 +214,13 @@ def confidence_over_seeds(
     return fig
 
 
-def _verdicts(run: RunResult, check: str) -> pd.DataFrame:
-    frame = run.checks_frame()
-    if frame.empty or check not in set(frame["check"]):
-        raise ConfigError(f"this run has no records of the {check} check; run it with that check configured.")
-    return frame[frame["check"] == check]
-
-
 def accuracy_check(run: RunResult, ax: Axes | None = None) -> Figure:
     """Accuracy checking per round (SPEC §6.1): each update's gap acc(w_{G∖i}) − acc(w_G + δ_i) against γ.
 
     Points above the dashed line are flagged. Gaps are in accuracy points on the server's held-out data.
     """
     fig, ax = _axes(ax)
-    verdicts = _verdicts(run, AccuracyCheck.name)
+    verdicts = check_verdicts(run, AccuracyCheck.name)
     for is_malicious, group in verdicts.groupby("is_malicious"):
         style = {"marker": "x", "s": 60, "color": "C3"} if is_malicious else {"marker": ".", "color": "C0"}
         label = "malicious agent" if is_malicious else "benign agents"
@@ -246,7 +239,7 @@ def distance_band(run: RunResult, ax: Axes | None = None) -> Figure:
     them; the grey ticks mark how far outside the band the check tolerates (κ).
     """
     fig, ax = _axes(ax)
-    verdicts = _verdicts(run, DistanceCheck.name)
+    verdicts = check_verdicts(run, DistanceCheck.name)
     malicious = verdicts[verdicts["is_malicious"]]
     if malicious.empty:
         raise ConfigError("this run has no malicious agent whose distances could be compared with the benign band.")
@@ -304,7 +297,7 @@ def detection_tradeoff(runs: Mapping[str, RunResult], check: str, thresholds: Se
     ax.plot(100 * pooled.index, 100 * pooled, color="black", linestyle="--", label="benign flagged (all runs)")
     unit = "points" if check == AccuracyCheck.name else "% of R^u"
     symbol = "γ" if check == AccuracyCheck.name else "κ"
-    in_use = _verdicts(next(iter(runs.values())), check)["threshold"].iloc[0]
+    in_use = check_verdicts(next(iter(runs.values())), check)["threshold"].iloc[0]
     ax.axvline(100 * in_use, color="grey", linestyle=":", label=f"{symbol} in these runs ({100 * in_use:g})")
     ax.set_xlabel(f"threshold {symbol} ({unit})")
     ax.set_ylabel("updates flagged (%)")
@@ -320,9 +313,7 @@ def honest_check_statistics(runs: Sequence[RunResult]) -> Figure:
     What the thresholds must leave room for: a check flags an honest update
     whenever its statistic passes the dashed line (a false positive).
     """
-    frame = pd.concat([run.checks_frame() for run in runs], ignore_index=True)
-    if frame.empty:
-        raise ConfigError("these runs have no check records; run them with checks configured.")
+    frame = pd.concat([check_verdicts(run) for run in runs], ignore_index=True)
     honest = frame[~frame["is_malicious"]]
     names = list(dict.fromkeys(honest["check"]))
     fig, axes = plt.subplots(1, len(names), figsize=(6.0 * len(names), 3.4), squeeze=False)

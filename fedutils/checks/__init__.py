@@ -16,7 +16,7 @@ summarises updates in numbers; :func:`detection_rates` scores a run's checks.
 
 from fedutils.checks.accuracy import DEFAULT_GAMMA, AccuracyCheck
 from fedutils.checks.base import CheckMode, CheckOptions, RoundUpdates, ServerResources, Verdict
-from fedutils.checks.detection import detection_rates, flags_per_round, rates_at_thresholds
+from fedutils.checks.detection import check_verdicts, detection_rates, flags_per_round, rates_at_thresholds
 from fedutils.checks.distance import (
     DEFAULT_KAPPA,
     DistanceCheck,
@@ -45,6 +45,7 @@ __all__ = [
     "ServerResources",
     "Verdict",
     "check_options",
+    "check_verdicts",
     "detection_rates",
     "distance_ranges",
     "flags_per_round",

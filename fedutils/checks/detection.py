@@ -6,7 +6,22 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from fedutils.errors import ConfigError
 from fedutils.results import RunResult
+
+
+def check_verdicts(run: RunResult, check: str | None = None) -> pd.DataFrame:
+    """The run's recorded verdicts (rows of :meth:`RunResult.checks_frame`), of all checks or of ``check``.
+
+    Raises:
+        ConfigError: the run has no verdicts (of that check): it ran without it.
+    """
+    frame = run.checks_frame()
+    rows = frame if check is None or frame.empty else frame[frame["check"] == check]
+    if rows.empty:
+        which = "check records" if check is None else f"records of the {check} check"
+        raise ConfigError(f"this run has no {which}; run it with checks configured (ExperimentConfig.checks).")
+    return rows
 
 
 def detection_rates(run: RunResult) -> pd.DataFrame:
@@ -19,11 +34,8 @@ def detection_rates(run: RunResult) -> pd.DataFrame:
         ``benign_checked`` and ``benign_flagged`` (honest updates inspected and
         flagged, over all rounds) and ``false_positive_rate`` (their ratio).
     """
-    frame = run.checks_frame()
-    if frame.empty:
-        raise ValueError("this run has no check records; configure checks (ExperimentConfig.checks) to get them.")
     rows = {}
-    for check, verdicts in frame.groupby("check", sort=False):
+    for check, verdicts in check_verdicts(run).groupby("check", sort=False):
         malicious = verdicts[verdicts["is_malicious"]]
         benign = verdicts[~verdicts["is_malicious"]]
         rows[check] = {
@@ -45,11 +57,8 @@ def flags_per_round(run: RunResult) -> pd.DataFrame:
         flagged`` (True/False, or NA in a round without the attacker) and
         ``<check>: benign flagged`` (a count).
     """
-    frame = run.checks_frame()
-    if frame.empty:
-        raise ValueError("this run has no check records; configure checks (ExperimentConfig.checks) to get them.")
     columns = {}
-    for check, verdicts in frame.groupby("check", sort=False):
+    for check, verdicts in check_verdicts(run).groupby("check", sort=False):
         by_round = verdicts.groupby("round")
         malicious = verdicts[verdicts["is_malicious"]].set_index("round")["flagged"]
         columns[f"{check}: malicious flagged"] = malicious.reindex(list(by_round.groups)).astype("boolean")
@@ -66,10 +75,7 @@ def rates_at_thresholds(run: RunResult, check: str, thresholds: Sequence[float])
     Returns:
         One row per threshold with ``detection_rate`` (NaN without an attacker) and ``false_positive_rate``.
     """
-    frame = run.checks_frame()
-    verdicts = frame[frame["check"] == check] if not frame.empty else frame
-    if verdicts.empty:
-        raise ValueError(f"this run has no records of the {check} check.")
+    verdicts = check_verdicts(run, check)
     malicious = verdicts.loc[verdicts["is_malicious"], "statistic"].to_numpy()
     benign = verdicts.loc[~verdicts["is_malicious"], "statistic"].to_numpy()
     rows = {
