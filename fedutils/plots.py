@@ -287,14 +287,12 @@ def detection_tradeoff(runs: Mapping[str, RunResult], check: str, thresholds: Se
     points (accuracy) or percent of the band's top (distance).
     """
     fig, ax = _axes(None)
-    benign_rates = []
     for label, run in runs.items():
         rates = rates_at_thresholds(run, check, thresholds)
         if rates["detection_rate"].notna().any():
             ax.plot(100 * rates.index, 100 * rates["detection_rate"], marker=".", label=f"{label}: malicious flagged")
-        benign_rates.append(rates["false_positive_rate"])
-    pooled = pd.concat(benign_rates, axis=1).mean(axis=1)
-    ax.plot(100 * pooled.index, 100 * pooled, color="black", linestyle="--", label="benign flagged (all runs)")
+    honest = rates_at_thresholds(list(runs.values()), check, thresholds)["false_positive_rate"]
+    ax.plot(100 * honest.index, 100 * honest, color="black", linestyle="--", label="benign flagged (all runs)")
     unit = "points" if check == AccuracyCheck.name else "% of R^u"
     symbol = "γ" if check == AccuracyCheck.name else "κ"
     in_use = check_verdicts(next(iter(runs.values())), check)["threshold"].iloc[0]

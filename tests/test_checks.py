@@ -242,6 +242,8 @@ def test_rates_at_other_thresholds_come_from_the_recorded_statistics():
     assert rates["false_positive_rate"].tolist() == [0.5, 0.0, 0.0]
     with pytest.raises(ValueError, match="no records of the distance check"):
         rates_at_thresholds(run, "distance", [0.1])
+    pooled = rates_at_thresholds([run, run], "accuracy", [0.1])  # every verdict counts, twice here
+    assert pooled.loc[0.1].tolist() == [1.0, 0.5]
 
 
 def test_detection_rates_need_check_records():

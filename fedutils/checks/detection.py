@@ -66,16 +66,18 @@ def flags_per_round(run: RunResult) -> pd.DataFrame:
     return pd.DataFrame(columns).rename_axis("round")
 
 
-def rates_at_thresholds(run: RunResult, check: str, thresholds: Sequence[float]) -> pd.DataFrame:
+def rates_at_thresholds(runs: RunResult | Sequence[RunResult], check: str, thresholds: Sequence[float]) -> pd.DataFrame:
     """Detection and false-positive rates of ``check`` at other thresholds, from the recorded statistics.
 
-    Flagging is ``statistic > threshold``, so the run need not be repeated;
-    in filter mode the later rounds would have differed, so use observe-mode runs.
+    Flagging is ``statistic > threshold``, so the runs need not be repeated;
+    in filter mode the later rounds would have differed, so use observe-mode
+    runs. Several runs are pooled: each rate counts all their verdicts.
 
     Returns:
         One row per threshold with ``detection_rate`` (NaN without an attacker) and ``false_positive_rate``.
     """
-    verdicts = check_verdicts(run, check)
+    pooled = [runs] if isinstance(runs, RunResult) else list(runs)
+    verdicts = pd.concat([check_verdicts(run, check) for run in pooled])
     malicious = verdicts.loc[verdicts["is_malicious"], "statistic"].to_numpy()
     benign = verdicts.loc[~verdicts["is_malicious"], "statistic"].to_numpy()
     rows = {
