@@ -107,7 +107,7 @@ def run_federation(
         )
         if round_index in config.keep_updates:
             kept_updates[round_index] = updates.cpu()
-        global_params = global_params + fedavg(updates[keep], weights[keep])
+        global_params = global_params + fedavg(updates[keep], weights[keep]).step
         evaluation, target_outcomes = evaluator.evaluate(global_params)
         record = RoundRecord(
             round=round_index,

@@ -55,7 +55,7 @@ class AccuracyCheck(CheckOptions):
         for i in range(len(updates)):
             others = round_updates.others(i)
             own = server.held_out_accuracy(base + updates[i])
-            without = server.held_out_accuracy(base + server.aggregate(updates[others], weights[others]))
+            without = server.held_out_accuracy(base + server.aggregate(updates[others], weights[others]).step)
             gap = without - own
             verdicts.append(Verdict(gap > self.gamma, gap, {"accuracy": own, "others_accuracy": without}))
         return verdicts

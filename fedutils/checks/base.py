@@ -17,11 +17,12 @@ from typing import Any, ClassVar
 
 import torch
 
+from fedutils.aggregators.base import Aggregation
 from fedutils.errors import ConfigError
 from fedutils.options import Choice, normalise_fields, replace_options
 
-Aggregate = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-"""An aggregation rule: stacked updates ``(n, parameters)`` and their weights ``(n,)`` → the global step."""
+Aggregate = Callable[[torch.Tensor, torch.Tensor], Aggregation]
+"""An aggregation rule: stacked updates ``(n, parameters)`` and their weights ``(n,)`` → the step (and a report)."""
 
 
 class CheckMode(Choice):

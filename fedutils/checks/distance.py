@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from fedutils.checks.base import CheckOptions, RoundUpdates, ServerResources, Verdict
+from fedutils.distances import pairwise_distances
 from fedutils.errors import ConfigError
 
 DEFAULT_KAPPA = 0.10
@@ -76,14 +77,6 @@ def distance_ranges(benign: torch.Tensor, malicious: torch.Tensor, mask: torch.T
         raise ValueError(f"benign must stack at least two updates as (n, parameters), got shape {tuple(benign.shape)}")
     stack = torch.cat([benign, malicious.unsqueeze(0)])
     return leave_one_out_ranges(pairwise_distances(stack, mask), len(benign))
-
-
-def pairwise_distances(updates: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """The ``(n, n)`` matrix of L2 distances ‖δ_i − δ_j‖ between stacked updates (over ``mask`` if given)."""
-    if mask is not None:
-        updates = updates[:, mask.to(updates.device)]
-    # The matrix-multiplication shortcut loses digits when updates are close; distances are compared, so be exact.
-    return torch.cdist(updates.unsqueeze(0), updates.unsqueeze(0), compute_mode="donot_use_mm_for_euclid_dist")[0]
 
 
 def leave_one_out_ranges(distances: torch.Tensor, index: int) -> DistanceRanges:

@@ -1,0 +1,18 @@
+"""Federated averaging (McMahan et al. 2017), the paper's aggregation rule (Bhagoji et al. 2019, §2)."""
+
+from __future__ import annotations
+
+import torch
+
+from fedutils.aggregators.base import Aggregation, all_rows, check_stack
+
+
+def fedavg(updates: torch.Tensor, weights: torch.Tensor) -> Aggregation:
+    """The global step Σ_i α_i δ_i.
+
+    With the paper's fixed weights α_i = l_i / l = 1/k, the weights of the
+    agents selected in a round sum to C rather than 1 when only a fraction C
+    of the k agents take part, exactly as in the authors' code (SPEC §2.4).
+    """
+    check_stack(updates, weights)
+    return Aggregation(weights.to(updates.dtype) @ updates, all_rows(updates))

@@ -1,0 +1,13 @@
+"""Distances between updates: the one geometry that the server's checks and the robust aggregators share."""
+
+from __future__ import annotations
+
+import torch
+
+
+def pairwise_distances(updates: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """The ``(n, n)`` matrix of L2 distances ‖δ_i − δ_j‖ between stacked updates (over ``mask`` if given)."""
+    if mask is not None:
+        updates = updates[:, mask.to(updates.device)]
+    # The matrix-multiplication shortcut loses digits when updates are close; distances are compared, so be exact.
+    return torch.cdist(updates.unsqueeze(0), updates.unsqueeze(0), compute_mode="donot_use_mm_for_euclid_dist")[0]
