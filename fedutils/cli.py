@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from fedutils.aggregators import AggregationRule, KrumDistance, RuleName, ServerStep
 from fedutils.attacks import ATTACKS, AdversarialModel, Estimation, EstimationUse, attack_params
 from fedutils.checks import (
     CHECKS,
@@ -70,6 +71,8 @@ examples:
   python -m fedutils run --preset fast --attack explicit_boosting --estimation previous
   python -m fedutils run --preset fast --attack explicit_boosting --check accuracy --check distance
   python -m fedutils run --preset fast --attack alternating --check accuracy --check-mode filter --gamma 0.05
+  python -m fedutils run --preset fast --attack alternating --boost 2 --aggregator krum --f 1
+  python -m fedutils run --preset fast --attack explicit_boosting --boost 1 --aggregator median
   python -m fedutils presets                                    # what each preset sets
 
 the JSON file is a list with one object per round: round, val_accuracy,
@@ -183,6 +186,33 @@ def _add_run_options(run: argparse.ArgumentParser) -> None:
         "(default) or at its estimate of the next global model w_G + α_m δ, the paper's objective",
     )
     attack.add_argument("--malicious-agent", type=int, metavar="M", help="index of the malicious agent (default k − 1)")
+    server = run.add_argument_group("aggregation rule (the paper's server uses FedAvg)")
+    server.add_argument(
+        "--aggregator",
+        choices=[r.value for r in RuleName],
+        help="fedavg (default); krum or multi_krum (Blanchard et al.), median or trimmed_mean (coordinate-wise, "
+        "Yin et al.), bulyan (El Mhamdi et al.), norm_clip (Sun et al.)",
+    )
+    server.add_argument(
+        "--f",
+        type=int,
+        help="Byzantine agents the rule assumes (krum, multi_krum, bulyan; trimmed_mean's trim); default 1",
+    )
+    server.add_argument("--trim", type=int, help="trimmed_mean: values dropped at each end per coordinate (default f)")
+    server.add_argument(
+        "--clip-norm", type=float, metavar="M", help="norm_clip: the largest update norm kept (required)"
+    )
+    server.add_argument("--krum-selected", type=int, metavar="M", help="multi_krum: updates averaged (default n − f)")
+    server.add_argument(
+        "--krum-distance",
+        choices=[d.value for d in KrumDistance],
+        help="squared L2 over all parameters (Blanchard et al., default) or the authors' plain L2 over weights",
+    )
+    server.add_argument(
+        "--server-step",
+        choices=[s.value for s in ServerStep],
+        help="a robust rule's estimate is added with weight 1 (unit, the authors, default) or scaled by Σ α_i = C",
+    )
     checks = run.add_argument_group("server checks (every update is inspected before aggregation)")
     checks.add_argument(
         "--check",
@@ -276,6 +306,9 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     checks = checks_from_args(args)
     if checks is not None:
         changes["checks"] = checks
+    aggregator = aggregator_from_args(args)
+    if aggregator is not None:
+        changes["aggregator"] = aggregator
     given = {option: getattr(args, option) for option in _ATTACK_OPTION_TO_FIELD if getattr(args, option) is not None}
     if args.attack in (None, NO_ATTACK):
         if given:
@@ -289,6 +322,26 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
             raise ConfigError(f"{_flags([option])} does not apply to {args.attack}; it applies to: {', '.join(users)}.")
     changes["attack"] = attack_params(args.attack, **{_ATTACK_OPTION_TO_FIELD[o]: v for o, v in given.items()})
     return preset(args.preset, **changes)
+
+
+_AGGREGATOR_OPTION_TO_FIELD = {
+    "f": "f",
+    "trim": "trim",
+    "clip_norm": "clip_norm",
+    "krum_selected": "krum_selected",
+    "krum_distance": "krum_distance",
+    "server_step": "step",
+}
+
+
+def aggregator_from_args(args: argparse.Namespace) -> AggregationRule | None:
+    """The aggregation rule the parsed options describe, or ``None`` without ``--aggregator``."""
+    given = {o: getattr(args, o) for o in _AGGREGATOR_OPTION_TO_FIELD if getattr(args, o) is not None}
+    if args.aggregator is None:
+        if given:
+            raise ConfigError(f"{_flags(given)} need --aggregator, one of: {', '.join(r.value for r in RuleName)}.")
+        return None
+    return AggregationRule(args.aggregator, **{_AGGREGATOR_OPTION_TO_FIELD[o]: v for o, v in given.items()})
 
 
 _CHECK_OPTIONS = {

@@ -16,8 +16,9 @@ from typing import Any
 
 import pandas as pd
 
+from fedutils.aggregators import AggregationRule, RuleName
 from fedutils.attacks import AttackParams, attack_from_dict
-from fedutils.checks import DistanceCheck, ServerChecks
+from fedutils.checks import AccuracyCheck, CheckMode, DistanceCheck, ServerChecks
 from fedutils.data import fashion_mnist
 from fedutils.data.targets import PAPER_TARGET, Target, check_target
 from fedutils.errors import ConfigError
@@ -42,6 +43,11 @@ class PartitionScheme(Choice):
 TRAIN_SIZES = {DatasetName.FASHION_MNIST: fashion_mnist.TRAIN_SIZE}
 TEST_SIZES = {DatasetName.FASHION_MNIST: fashion_mnist.TEST_SIZE}
 NUM_CLASSES = {DatasetName.FASHION_MNIST: len(fashion_mnist.CLASS_NAMES)}
+
+
+OMITTED_WHEN_OFF = ("aggregator", "checks")
+"""Server options added after the results schema settled: written only when set, so that runs computed
+before they existed keep their cache keys."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,8 @@ class ExperimentConfig:
             of w_G + δ_i for every agent.
         attack: the malicious agent's attack (see :mod:`fedutils.attacks`), or
             ``None`` for a federation of honest agents.
+        aggregator: the server's aggregation rule (:mod:`fedutils.aggregators`:
+            Krum, the coordinate-wise median, …), or ``None`` for the paper's FedAvg.
         checks: the server's checks on every update (accuracy checking, distance
             ranges; :mod:`fedutils.checks`), observing or filtering, or ``None``
             for a server that aggregates what it receives unexamined (the paper's).
@@ -100,6 +108,7 @@ class ExperimentConfig:
     targets: tuple[Target, ...] = field(default=(PAPER_TARGET,))
     evaluate_agents: bool = True
     attack: AttackParams | None = None
+    aggregator: AggregationRule | None = None
     checks: ServerChecks | None = None
     keep_updates: tuple[int, ...] = ()
     seed: int = 0
@@ -153,8 +162,11 @@ class ExperimentConfig:
                     f"malicious_agent must be between 0 and k − 1 = {self.num_agents - 1}, "
                     f"got {self.attack.malicious_agent}."
                 )
+        if self.aggregator is not None and not isinstance(self.aggregator, AggregationRule):
+            raise ConfigError(f"aggregator must be a fedutils.aggregators.AggregationRule, got {self.aggregator!r}.")
         if self.checks is not None:
             self._validate_checks()
+        self._validate_aggregator_size()
         if not isinstance(self.keep_updates, (tuple, list)):
             raise ConfigError(f"keep_updates must be a tuple of round numbers, got {self.keep_updates!r}.")
         for kept in self.keep_updates:
@@ -174,6 +186,29 @@ class ExperimentConfig:
             raise ConfigError(
                 f"the server's checks compare each update with the others, so they need at least {needed} agents "
                 f"per round; k·C = {self.agents_per_round}."
+            )
+
+    def _validate_aggregator_size(self) -> None:
+        if self.aggregator is None:
+            return
+        needed = self.aggregator.minimum_updates()
+        name = self.aggregator.rule.value
+        if self.agents_per_round < needed:
+            raise ConfigError(
+                f"{name} with f = {self.aggregator.f} needs at least {needed} updates per round; "
+                f"k·C = {self.agents_per_round}."
+            )
+        if self.checks is None or needed == 1:
+            return
+        if self.checks.mode is CheckMode.FILTER:
+            raise ConfigError(
+                f"checks in filter mode cannot be combined with {name}: dropping updates could leave fewer than "
+                f"the {needed} it needs; observe with the checks, or filter with FedAvg."
+            )
+        if AccuracyCheck.name in self.checks.names and self.agents_per_round - 1 < needed:
+            raise ConfigError(
+                f"the accuracy check aggregates all updates but one, and {name} needs {needed}; "
+                f"k·C = {self.agents_per_round} is too few."
             )
 
     @property
@@ -217,9 +252,9 @@ class ExperimentConfig:
                 value = [[t.index, t.target_class] for t in value]
             elif f.name == "attack" and value is not None:
                 value = value.to_dict()
-            elif f.name == "checks":
+            elif f.name in OMITTED_WHEN_OFF:
                 if value is None:
-                    continue  # absent when off, so runs from before checks existed keep their cache keys
+                    continue  # absent when off, so runs from before the option existed keep their cache keys
                 value = value.to_dict()
             elif f.name == "keep_updates":
                 value = list(value)
@@ -235,6 +270,8 @@ class ExperimentConfig:
             values["attack"] = attack_from_dict(values["attack"])
         if values.get("checks") is not None:
             values["checks"] = ServerChecks.from_dict(values["checks"])
+        if values.get("aggregator") is not None:
+            values["aggregator"] = AggregationRule.from_dict(values["aggregator"])
         return cls(**values)
 
 
@@ -251,7 +288,7 @@ def settings_table(configs: dict[str, ExperimentConfig]) -> pd.DataFrame:
         return {
             "model": f"{config.model.value} ({count_parameters(build_model(config.model)):,} parameters)",
             "agents k, fraction per round C": f"{config.num_agents}, {config.participation:g}",
-            "aggregation": f"FedAvg, α_i = 1/k = {config.aggregation_weight:g}",
+            "aggregation": _describe_aggregation(config),
             "data split": split,
             "samples per agent": "whole shard" if config.samples_per_agent is None else str(config.samples_per_agent),
             "local training": (
@@ -275,6 +312,14 @@ def _describe_attack(config: ExperimentConfig) -> str:
     options = {k: v for k, v in config.attack.to_dict().items() if k not in ("name", "malicious_agent")}
     listed = ", ".join(f"{k} = {v}" for k, v in options.items())
     return f"{config.attack.name} by agent {config.malicious_agent} ({listed})"
+
+
+def _describe_aggregation(config: ExperimentConfig) -> str:
+    rule = config.aggregator
+    if rule is None or rule.rule is RuleName.FEDAVG:
+        return f"FedAvg, α_i = 1/k = {config.aggregation_weight:g}"
+    options = {k: v for k, v in rule.to_dict().items() if k != "rule" and v is not None}
+    return f"{rule.rule.value} ({', '.join(f'{k} = {v}' for k, v in options.items())})"
 
 
 def _describe_checks(config: ExperimentConfig) -> str:

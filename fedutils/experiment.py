@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 
 from fedutils.agents import Agent, BenignAgent, LocalTraining
-from fedutils.aggregators import fedavg
+from fedutils.aggregators import AggregationRule
 from fedutils.attacks import build_malicious_agent
 from fedutils.checks import ServerResources
 from fedutils.config import DatasetName, ExperimentConfig, PartitionScheme
@@ -129,12 +130,15 @@ def build_agents(setup: Setup, device: torch.device) -> list[Agent]:
 
 
 def server_resources(setup: Setup, device: torch.device) -> ServerResources:
-    """What the server's checks use: accuracy on its held-out data, FedAvg, and the model's weight mask."""
+    """What the server works with: its aggregation rule, the model's weight mask and accuracy on its held-out data."""
     model = build_model(setup.config.model, setup.dataset.num_classes).to(device)
+    mask = weight_mask(model).to(device)
+    rule = setup.config.aggregator or AggregationRule()
+    aggregate = functools.partial(rule.aggregate, weight_mask=mask)
     if setup.held_out is None:
-        return ServerResources(_no_held_out_data, fedavg, weight_mask(model).to(device))
+        return ServerResources(_no_held_out_data, aggregate, mask)
     checker = Evaluator(model, setup.held_out.to(device), setup.targets.to(device))
-    return ServerResources(checker.accuracy, fedavg, weight_mask(model).to(device))
+    return ServerResources(checker.accuracy, aggregate, mask)
 
 
 def _no_held_out_data(params: torch.Tensor) -> float:
@@ -176,7 +180,7 @@ def run_experiment(
         setup.targets.to(torch_device),
     )
     initial = initial_parameters(config, setup.dataset.num_classes).to(torch_device)
-    server = server_resources(setup, torch_device) if config.checks is not None else None
+    server = server_resources(setup, torch_device)
     result = run_federation(config, agents, evaluator, initial, server=server, progress=progress)
     if store is not None:
         store.save(result)

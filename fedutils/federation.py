@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from fedutils.agents import Agent
-from fedutils.aggregators import fedavg
+from fedutils.aggregators import Aggregation, fedavg
 from fedutils.checks import Inspection, RoundUpdates, ServerChecks, ServerResources
 from fedutils.config import ExperimentConfig
 from fedutils.evaluator import Evaluator
@@ -34,15 +35,33 @@ def select_agents(num_agents: int, per_round: int, rng: np.random.Generator) -> 
 
 
 def _agent_record(
-    agent: Agent, update: torch.Tensor, global_params: torch.Tensor, evaluator: Evaluator | None, aggregated: bool
+    agent: Agent, update: torch.Tensor, global_params: torch.Tensor, evaluator: Evaluator | None, **handling: Any
 ) -> AgentRecord:
-    """What the server records of one update: its norm, whether it was aggregated and, if evaluating, w_G + δ_i."""
+    """What the server records of one update: its norm, how it was handled and, if evaluating, w_G + δ_i."""
     norm = update.norm().item()
     if evaluator is None:
-        return AgentRecord(agent.agent_id, agent.is_malicious, norm, None, None, aggregated)
+        return AgentRecord(agent.agent_id, agent.is_malicious, norm, None, None, **handling)
     evaluation, outcomes = evaluator.evaluate(global_params + update)
     confidence = outcomes[0].confidence
-    return AgentRecord(agent.agent_id, agent.is_malicious, norm, evaluation.accuracy, confidence, aggregated)
+    return AgentRecord(agent.agent_id, agent.is_malicious, norm, evaluation.accuracy, confidence, **handling)
+
+
+def _rule_reports(aggregation: Aggregation, keep: torch.Tensor) -> list[dict[str, Any]]:
+    """Per selected agent, what the aggregation rule did with its update (nothing, for updates filtered out)."""
+    kept_rows = iter(range(len(aggregation.selected)))
+    reports = []
+    for kept in keep.tolist():
+        row = next(kept_rows) if kept else None
+        if row is None:
+            reports.append({"selected": False})
+            continue
+        report: dict[str, Any] = {"selected": bool(aggregation.selected[row])}
+        if aggregation.coordinate_share is not None:
+            report["coordinate_share"] = float(aggregation.coordinate_share[row])
+        if aggregation.clipped is not None:
+            report["clipped"] = bool(aggregation.clipped[row])
+        reports.append(report)
+    return reports
 
 
 def _check_records(inspection: Inspection, checks: ServerChecks, agents: Sequence[Agent]) -> tuple[CheckRecord, ...]:
@@ -71,8 +90,9 @@ def run_federation(
         agents: one agent per id ``0 … k−1``, in id order.
         evaluator: the server's evaluation of candidate models.
         initial_params: w_G^0 as a flat vector, on the device the agents use.
-        server: what the server's checks need (held-out data, aggregation
-            rule, weight mask); required when ``config.checks`` is set.
+        server: the server's aggregation rule and what its checks need
+            (held-out data, weight mask); required when ``config.checks`` or
+            ``config.aggregator`` is set; without it the server uses FedAvg.
         progress: show a progress bar over rounds (and over agents within a round).
 
     Returns:
@@ -81,8 +101,9 @@ def run_federation(
     """
     if [a.agent_id for a in agents] != list(range(config.num_agents)):
         raise ValueError(f"expected agents with ids 0 … {config.num_agents - 1} in order")
-    if config.checks is not None and server is None:
-        raise ValueError("config.checks is set, so run_federation needs the server's resources (server=...)")
+    if (config.checks is not None or config.aggregator is not None) and server is None:
+        raise ValueError("config sets checks or an aggregator, so run_federation needs server=server_resources(...)")
+    aggregate = fedavg if server is None else server.aggregate
     sampling = numpy_rng(config.seed, Stream.AGENT_SAMPLING)
     global_params = initial_params.clone()
     records: list[RoundRecord] = []
@@ -100,14 +121,16 @@ def run_federation(
             inspection = config.checks.inspect(RoundUpdates(global_params, updates, weights), server)
             check_records = _check_records(inspection, config.checks, [agents[i] for i in selected])
             keep = inspection.keep
+        aggregation = aggregate(updates, weights) if keep.all() else aggregate(updates[keep], weights[keep])
+        reports = _rule_reports(aggregation, keep) if config.aggregator is not None else [{}] * len(selected)
         agent_evaluator = evaluator if config.evaluate_agents else None
         agent_records = tuple(
-            _agent_record(agents[i], update, global_params, agent_evaluator, bool(kept))
-            for i, update, kept in zip(selected, updates, keep, strict=True)
+            _agent_record(agents[i], update, global_params, agent_evaluator, aggregated=bool(kept), **report)
+            for i, update, kept, report in zip(selected, updates, keep, reports, strict=True)
         )
         if round_index in config.keep_updates:
             kept_updates[round_index] = updates.cpu()
-        global_params = global_params + fedavg(updates[keep], weights[keep]).step
+        global_params = global_params + aggregation.step
         evaluation, target_outcomes = evaluator.evaluate(global_params)
         record = RoundRecord(
             round=round_index,

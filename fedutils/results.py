@@ -46,8 +46,13 @@ class AgentRecord:
             accuracy check sees), or ``None`` when agent evaluation is off.
         target_confidence: the first target's confidence in its target class
             under w_G^{t−1} + δ_i, or ``None`` when agent evaluation is off.
-        aggregated: whether the server added the update to the global model
+        aggregated: whether the server passed the update to its aggregation rule
             (``False`` when a check in filter mode left it out).
+        selected: with a robust aggregation rule, whether the rule used the
+            update (Krum's choice, Multi-Krum's and Bulyan's selections).
+        coordinate_share: with a coordinate-wise rule (median, trimmed mean,
+            Bulyan), the fraction of the step's coordinates taken from this update.
+        clipped: with norm clipping, whether the update was scaled down.
     """
 
     agent_id: int
@@ -56,6 +61,9 @@ class AgentRecord:
     val_accuracy: float | None
     target_confidence: float | None = None
     aggregated: bool = True
+    selected: bool | None = None
+    coordinate_share: float | None = None
+    clipped: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,22 @@ def test_check_options_map_onto_the_server_checks():
     assert config_from_args(build_parser().parse_args(["run"])).checks is None
 
 
+def test_aggregator_options_map_onto_the_rule():
+    args = build_parser().parse_args(
+        ["run", "--aggregator", "multi_krum", "--f", "2", "--krum-selected", "5", "--krum-distance", "authors",
+         "--server-step", "fedavg"]
+    )  # fmt: skip
+    rule = config_from_args(args).aggregator
+    assert (rule.rule.value, rule.f, rule.krum_selected, rule.krum_distance.value, rule.step.value) == (
+        "multi_krum",
+        2,
+        5,
+        "authors",
+        "fedavg",
+    )
+    assert config_from_args(build_parser().parse_args(["run"])).aggregator is None
+
+
 def test_check_run_writes_verdicts_to_json(tmp_path, capsys):
     out = tmp_path / "checks.json"
     argv = ["run", "--preset", "smoke", "--attack", "explicit_boosting", "--check", "accuracy", "--check", "distance"]
@@ -148,6 +164,10 @@ def _exit_status(argv: list[str]) -> int:
         (["run", "--check", "distance", "--k", "2"], "need at least 3 agents per round"),
         (["run", "--check", "accuracy", "--held-out", "10000"], "held_out_samples must be below"),
         (["run", "--check", "norm"], "invalid choice"),
+        (["run", "--f", "2"], "--f need --aggregator, one of: fedavg, krum"),
+        (["run", "--aggregator", "bulyan", "--f", "2"], "bulyan with f = 2 needs at least 11 updates per round"),
+        (["run", "--aggregator", "norm_clip"], "norm_clip needs clip_norm"),
+        (["run", "--aggregator", "trimmed_mean", "--trim", "5"], "trimmed_mean with f = 1 needs at least 11 updates"),
     ],
 )
 def test_bad_input_is_one_sentence_and_exit_status_2(argv, message, capsys):

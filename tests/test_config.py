@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from fedutils.aggregators import AggregationRule
 from fedutils.checks import DistanceCheck, ServerChecks
 from fedutils.config import ExperimentConfig, PartitionScheme
 from fedutils.data.targets import PAPER_TARGET, Target
@@ -101,3 +102,22 @@ def test_the_server_keeps_test_examples_apart_from_the_reported_ones():
         ExperimentConfig(checks=ServerChecks(), validation_samples=9_500)
     with pytest.raises(ConfigError, match="checks must be a fedutils"):
         ExperimentConfig(checks="accuracy")
+
+
+def test_aggregator_round_trips_is_absent_when_off_and_checks_its_assumptions():
+    config = ExperimentConfig(aggregator=AggregationRule("trimmed_mean", f=2, trim=3))
+    assert config.to_dict()["aggregator"]["rule"] == "trimmed_mean"
+    assert ExperimentConfig.from_dict(config.to_dict()) == config
+    assert "aggregator" not in ExperimentConfig().to_dict()
+    with pytest.raises(ConfigError, match="bulyan with f = 2 needs at least 11 updates per round; k·C = 10"):
+        ExperimentConfig(aggregator=AggregationRule("bulyan", f=2))
+    with pytest.raises(ConfigError, match="filter mode cannot be combined with krum"):
+        ExperimentConfig(aggregator=AggregationRule("krum"), checks=ServerChecks(mode="filter"))
+    with pytest.raises(ConfigError, match="the accuracy check aggregates all updates but one"):
+        ExperimentConfig(num_agents=9, aggregator=AggregationRule("krum", f=3), checks=ServerChecks())  # 9 > 9 − 1
+    with pytest.raises(ConfigError, match="norm_clip needs clip_norm"):
+        AggregationRule("norm_clip")
+    with pytest.raises(ConfigError, match="rule must be one of"):
+        AggregationRule("mean")
+    with pytest.raises(ConfigError, match="aggregator must be a fedutils"):
+        ExperimentConfig(aggregator="krum")

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from fedutils.aggregators import AggregationRule
 from fedutils.checks import CheckMode, DistanceCheck, ServerChecks
 from fedutils.config import ExperimentConfig
 from fedutils.evaluator import Evaluator
@@ -168,3 +169,33 @@ def test_observing_does_not_change_training_and_filtering_drops_flagged_updates(
     assert [a.aggregated for a in filtered.records[1].agents] == [True, True, True, False]
     with pytest.raises(ValueError, match="server"):
         run_federation(observe, agents, evaluator, start, progress=False)
+
+
+def test_a_robust_rule_decides_the_step_and_reports_what_it_kept(small_setup):
+    config, _, evaluator = small_setup
+    config = config.replace(max_rounds=1, num_agents=5, aggregator=AggregationRule("krum", f=1))
+    start = initial_parameters(config, 10)
+    agents = _fixed_agents(config, len(start))
+    agents[4].update *= 50  # far from the others
+    server = server_resources(prepare(config, download=False), torch.device("cpu"))
+    result = run_federation(config, agents, evaluator, start, server=server, progress=False)
+    (record,) = result.records
+    chosen = [a.agent_id for a in record.agents if a.selected]
+    assert len(chosen) == 1 and chosen != [4]
+    assert torch.allclose(result.final_params, start + agents[chosen[0]].update)  # added with weight 1
+    median = config.replace(aggregator=AggregationRule("median"))
+    shares = (
+        run_federation(
+            median,
+            agents,
+            evaluator,
+            start,
+            server=server_resources(prepare(median, download=False), torch.device("cpu")),
+            progress=False,
+        )
+        .records[0]
+        .agents
+    )
+    assert sum(a.coordinate_share for a in shares) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="server_resources"):
+        run_federation(config, agents, evaluator, start, progress=False)

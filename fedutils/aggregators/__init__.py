@@ -12,7 +12,9 @@ norm clipping          :func:`norm_clipping`                 honest updates shor
 =====================  ====================================  ==========================================
 
 Every rule returns an :class:`Aggregation`: the step and what it did with each
-row. No model and no data are involved, so each rule can be checked on tiny tensors.
+row. No model and no data are involved, so each rule can be checked on tiny
+tensors. :class:`AggregationRule` puts one on a server
+(``ExperimentConfig(aggregator=AggregationRule("krum", f=1))``).
 """
 
 from fedutils.aggregators.base import Aggregation, check_stack
@@ -21,9 +23,14 @@ from fedutils.aggregators.clipping import norm_clipping
 from fedutils.aggregators.coordinate import coordinate_median, trimmed_mean
 from fedutils.aggregators.krum import krum, krum_scores, multi_krum
 from fedutils.aggregators.mean import fedavg
+from fedutils.aggregators.rule import AggregationRule, KrumDistance, RuleName, ServerStep
 
 __all__ = [
     "Aggregation",
+    "AggregationRule",
+    "KrumDistance",
+    "RuleName",
+    "ServerStep",
     "bulyan",
     "check_stack",
     "coordinate_median",
