@@ -7,14 +7,16 @@ than one series. Accuracies are shown in percent.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from fedutils.aggregators import Aggregation, bulyan, coordinate_median, fedavg, krum, trimmed_mean
 from fedutils.checks import NEGLIGIBLE_CHANGE, AccuracyCheck, DistanceCheck, check_verdicts, rates_at_thresholds
 from fedutils.data.targets import TargetSet
 from fedutils.errors import ConfigError
@@ -326,5 +328,49 @@ def honest_check_statistics(runs: Sequence[RunResult]) -> Figure:
         ax.set_ylabel("updates")
         ax.set_title(f"{name.capitalize()} check, {len(runs)} attack-free run(s)")
         ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+PICTURE_RULES: dict[str, Callable[[torch.Tensor, torch.Tensor], Aggregation]] = {
+    "mean (FedAvg)": fedavg,
+    "coordinate median": coordinate_median,
+    "trimmed mean (trim 1)": lambda u, w: trimmed_mean(u, w, trim=1),
+    "Krum (f = 1)": lambda u, w: krum(u, w, f=1),
+    "Bulyan (f = 1)": lambda u, w: bulyan(u, w, f=1),
+}
+"""The rules :func:`aggregation_picture` compares (weights 1/n, so FedAvg is the plain mean)."""
+
+
+def aggregation_picture(benign: torch.Tensor, attackers: Mapping[str, torch.Tensor]) -> Figure:
+    """Where each aggregation rule lands in two dimensions when one attacker joins honest updates.
+
+    One panel per attacker: the honest updates (grey), the attacker's update
+    (red), the honest updates' mean (the target a rule should hit, a black
+    star) and each rule's result on all of them together.
+
+    Args:
+        benign: honest 2-D updates, shape ``(n, 2)`` with n ≥ 6 (Bulyan with f = 1 needs 7 in all).
+        attackers: panel title → one malicious 2-D update, shape ``(2,)``.
+    """
+    if benign.dim() != 2 or benign.shape[1] != 2 or len(benign) < 6:
+        raise ConfigError(f"benign must be at least six 2-D points, shape (n ≥ 6, 2); got {tuple(benign.shape)}.")
+    fig, axes = plt.subplots(1, len(attackers), figsize=(5.6 * len(attackers), 4.6), squeeze=False)
+    markers = ["o", "s", "D", "^", "v", "P"]
+    for ax, (title, attacker) in zip(axes[0], attackers.items(), strict=True):
+        updates = torch.cat([benign, attacker.reshape(1, 2)])
+        weights = torch.full((len(updates),), 1 / len(updates))
+        ax.scatter(*benign.T.numpy(), color="grey", alpha=0.6, label="honest updates")
+        ax.scatter(*attacker.numpy(), color="C3", marker="x", s=90, label="attacker's update")
+        ax.scatter(*benign.mean(0).numpy(), color="black", marker="*", s=160, label="honest mean")
+        for index, (name, rule) in enumerate(PICTURE_RULES.items()):
+            step = rule(updates, weights).step
+            colour = f"C{index}"
+            ax.scatter(*step.numpy(), marker=markers[index], s=60, facecolors="none", edgecolors=colour, label=name)
+        ax.set_xlabel("update coordinate 1")
+        ax.set_ylabel("update coordinate 2")
+        ax.set_title(title)
+        ax.set_aspect("equal", adjustable="datalim")
+    axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
     fig.tight_layout()
     return fig

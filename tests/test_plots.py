@@ -99,3 +99,16 @@ def test_check_figures_are_labelled_and_mark_the_thresholds(checked_run):
 def test_check_figures_need_check_records(run):
     with pytest.raises(ConfigError, match="no records of the accuracy check"):
         plots.accuracy_check(run)
+
+
+def test_aggregation_picture_marks_every_rule_and_rejects_bad_points():
+    generator = torch.Generator().manual_seed(0)
+    benign = 1 + 0.3 * torch.randn(9, 2, generator=generator)
+    fig = plots.aggregation_picture(
+        benign, {"boosted": torch.tensor([-6.0, 8.0]), "stealthy": torch.tensor([0.3, 1.6])}
+    )
+    assert len(fig.axes) == 2 and all(ax.get_xlabel() and ax.get_title() for ax in fig.axes)
+    labels = [t.get_text() for t in fig.axes[-1].get_legend().get_texts()]
+    assert labels[3:] == list(plots.PICTURE_RULES)
+    with pytest.raises(ConfigError, match="at least six 2-D points"):
+        plots.aggregation_picture(torch.zeros(3, 2), {"x": torch.zeros(2)})
