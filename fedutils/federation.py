@@ -2,8 +2,10 @@
 
 In round t the server selects k·C agents, sends them w_G^{t−1}, collects
 their updates δ_i^t, and applies w_G^t = w_G^{t−1} + Σ_i α_i δ_i^t with
-α_i = 1/k. If the server runs checks (§3.3), it inspects the updates before
-aggregating, and in filter mode leaves out the ones they flag. It then
+α_i = 1/k — or the step of a Byzantine-robust rule such as Krum (§5 of the
+paper; :mod:`fedutils.aggregators`). If the server runs checks (§3.3), it
+inspects the updates before aggregating, and in filter mode leaves out the
+ones they flag. It then
 evaluates the new global model and records the round. The loop knows
 nothing about what any agent does to compute its update.
 """
