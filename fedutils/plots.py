@@ -303,7 +303,7 @@ def detection_tradeoff(runs: Mapping[str, RunResult], check: str, thresholds: Se
     ax.set_ylabel("updates flagged (%)")
     ax.set_title(f"{check.capitalize()} check: detection vs false positives")
     ax.set_ylim(-3, 103)
-    ax.legend(fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)  # beside: the curves fill the axes
     return fig
 
 
