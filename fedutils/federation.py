@@ -50,11 +50,10 @@ def _agent_record(
 
 def _rule_reports(aggregation: Aggregation, keep: torch.Tensor) -> list[dict[str, Any]]:
     """Per selected agent, what the aggregation rule did with its update (nothing, for updates filtered out)."""
-    kept_rows = iter(range(len(aggregation.selected)))
+    row_of = (keep.cumsum(0) - 1).tolist()  # an agent's row among the updates the rule saw
     reports = []
-    for kept in keep.tolist():
-        row = next(kept_rows) if kept else None
-        if row is None:
+    for kept, row in zip(keep.tolist(), row_of, strict=True):
+        if not kept:
             reports.append({"selected": False})
             continue
         report: dict[str, Any] = {"selected": bool(aggregation.selected[row])}

@@ -75,5 +75,35 @@ def replace_options(options: T, changes: Mapping[str, Any], owner: str) -> T:
     return dataclasses.replace(options, **changes)  # type: ignore[type-var]
 
 
+def require_positive(value: Any, name: str) -> None:
+    """Raise a one-sentence :class:`ConfigError` unless ``value`` is a positive number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigError(f"{name} must be a positive number, got {value!r}.")
+
+
+def require_positive_int(value: Any, name: str) -> None:
+    """Raise a one-sentence :class:`ConfigError` unless ``value`` is an integer of at least 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be an integer of at least 1, got {value!r}.")
+
+
+def require_non_negative(value: Any, name: str) -> None:
+    """Raise a one-sentence :class:`ConfigError` unless ``value`` is a number ≥ 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ConfigError(f"{name} must be a number of at least 0, got {value!r}.")
+
+
+def require_non_negative_int(value: Any, name: str) -> None:
+    """Raise a one-sentence :class:`ConfigError` unless ``value`` is an integer ≥ 0."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{name} must be an integer ≥ 0, got {value!r}.")
+
+
+def require_fraction(value: Any, name: str) -> None:
+    """Raise a one-sentence :class:`ConfigError` unless ``value`` is a number in [0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ConfigError(f"{name} must be a fraction between 0 and 1, got {value!r}.")
+
+
 def _kinds(hint: Any) -> tuple[Any, ...]:
     return typing.get_args(hint) if typing.get_args(hint) and typing.get_origin(hint) is not tuple else (hint,)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from fedutils.errors import ConfigError
+from fedutils.options import require_non_negative_int
 
 
 @dataclass(frozen=True)
@@ -47,10 +48,16 @@ def check_stack(updates: torch.Tensor, weights: torch.Tensor) -> None:
 
 def require_byzantine_margin(n: int, f: int, needed: int, rule: str, condition: str) -> None:
     """Raise a one-sentence :class:`ConfigError` unless ``n ≥ needed`` (the rule's assumption on n and f)."""
-    if isinstance(f, bool) or not isinstance(f, int) or f < 0:
-        raise ConfigError(f"f (the number of Byzantine agents {rule} assumes) must be an integer ≥ 0, got {f!r}.")
+    require_non_negative_int(f, f"f (the number of Byzantine agents {rule} assumes)")
     if n < needed:
         raise ConfigError(f"{rule} with f = {f} needs {condition}, that is at least {needed} updates; got {n}.")
+
+
+def row_shares(rows: torch.Tensor, n: int, dtype: torch.dtype) -> torch.Tensor:
+    """Per row 0 … n−1, the fraction of the entries of ``rows`` (row indices of the values a step used) that are it."""
+    counts = torch.zeros(n, dtype=dtype, device=rows.device)
+    counts.index_add_(0, rows.flatten(), torch.ones(rows.numel(), dtype=dtype, device=rows.device))
+    return counts / rows.numel()
 
 
 def all_rows(updates: torch.Tensor) -> torch.Tensor:

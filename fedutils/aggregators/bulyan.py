@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from fedutils.aggregators.base import Aggregation, require_byzantine_margin
+from fedutils.aggregators.base import Aggregation, require_byzantine_margin, row_shares
 from fedutils.aggregators.krum import multi_krum
 
 
@@ -33,7 +33,4 @@ def bulyan(updates: torch.Tensor, weights: torch.Tensor, f: int, *, mask: torch.
     median = selection.median(dim=0).values
     closest = (selection - median).abs().topk(beta, dim=0, largest=False).indices
     step = selection.gather(0, closest).mean(dim=0)
-    rows = chosen[closest]
-    share = torch.zeros(n, dtype=updates.dtype, device=updates.device)
-    share.index_add_(0, rows.flatten(), torch.ones(rows.numel(), dtype=updates.dtype, device=updates.device))
-    return Aggregation(step, selected, share / rows.numel())
+    return Aggregation(step, selected, row_shares(chosen[closest], n, updates.dtype))

@@ -9,14 +9,13 @@ from __future__ import annotations
 import torch
 
 from fedutils.aggregators.base import Aggregation, all_rows, check_stack
-from fedutils.errors import ConfigError
+from fedutils.options import require_positive
 
 
 def norm_clipping(updates: torch.Tensor, weights: torch.Tensor, clip_norm: float) -> Aggregation:
     """FedAvg of the clipped updates δ_i · min(1, M / ‖δ_i‖): the step Σ_i α_i clip(δ_i), at FedAvg's scale."""
     check_stack(updates, weights)
-    if isinstance(clip_norm, bool) or not isinstance(clip_norm, (int, float)) or not clip_norm > 0:
-        raise ConfigError(f"clip_norm (M) must be a positive number, got {clip_norm!r}.")
+    require_positive(clip_norm, "clip_norm (M)")
     norms = updates.norm(dim=1)
     scale = (clip_norm / norms.clamp_min(torch.finfo(updates.dtype).tiny)).clamp(max=1.0)
     clipped = updates * scale.unsqueeze(1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from fedutils.aggregators.base import Aggregation, all_rows, check_stack
+from fedutils.aggregators.base import Aggregation, all_rows, check_stack, row_shares
 from fedutils.errors import ConfigError
 
 
@@ -17,10 +17,7 @@ def _middle(updates: torch.Tensor, trim: int) -> tuple[torch.Tensor, torch.Tenso
     """Per coordinate, the values ranked ``trim … n − trim − 1`` and, per row, the share of coordinates it kept."""
     n = len(updates)
     values, ranks = updates.sort(dim=0, stable=True)
-    kept = ranks[trim : n - trim]
-    share = torch.zeros(n, dtype=updates.dtype, device=updates.device)
-    share.index_add_(0, kept.flatten(), torch.ones(kept.numel(), dtype=updates.dtype, device=updates.device))
-    return values[trim : n - trim], share / (updates.shape[1] * kept.shape[0])
+    return values[trim : n - trim], row_shares(ranks[trim : n - trim], n, updates.dtype)
 
 
 def coordinate_median(updates: torch.Tensor, weights: torch.Tensor) -> Aggregation:

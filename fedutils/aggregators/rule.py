@@ -21,7 +21,7 @@ from fedutils.aggregators.coordinate import coordinate_median, trimmed_mean
 from fedutils.aggregators.krum import krum, multi_krum
 from fedutils.aggregators.mean import fedavg
 from fedutils.errors import ConfigError
-from fedutils.options import Choice, normalise_fields, replace_options
+from fedutils.options import Choice, normalise_fields, replace_options, require_non_negative_int, require_positive
 
 
 class RuleName(Choice):
@@ -83,12 +83,11 @@ class AggregationRule:
 
     def __post_init__(self) -> None:
         normalise_fields(self)
-        if isinstance(self.f, bool) or not isinstance(self.f, int) or self.f < 0:
-            raise ConfigError(f"f (Byzantine agents the rule assumes) must be an integer ≥ 0, got {self.f!r}.")
+        require_non_negative_int(self.f, "f (Byzantine agents the rule assumes)")
         if self.rule is RuleName.NORM_CLIP and self.clip_norm is None:
             raise ConfigError("norm_clip needs clip_norm (M, the largest update norm kept).")
-        if self.clip_norm is not None and not self.clip_norm > 0:
-            raise ConfigError(f"clip_norm (M) must be a positive number, got {self.clip_norm!r}.")
+        if self.clip_norm is not None:
+            require_positive(self.clip_norm, "clip_norm (M)")
 
     def minimum_updates(self) -> int:
         """The fewest updates per aggregation for which the rule's assumption on n and f holds."""

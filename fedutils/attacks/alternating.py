@@ -24,10 +24,10 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from fedutils.attacks.base import ConstrainedAttack, MaliciousAgent, require_positive_int
+from fedutils.attacks.base import ConstrainedAttack, MaliciousAgent
 from fedutils.attacks.objectives import AdversarialModel, Anchor, distance_penalty
 from fedutils.models import flatten_parameters, load_flat_parameters, weight_mask
-from fedutils.options import Choice
+from fedutils.options import Choice, require_positive_int
 from fedutils.training import batch_indices, fresh_adam
 
 

@@ -36,7 +36,7 @@ from fedutils.attacks.objectives import (
 from fedutils.data.dataset import LabelledData
 from fedutils.data.targets import TargetSet
 from fedutils.errors import ConfigError
-from fedutils.options import normalise_fields, replace_options
+from fedutils.options import normalise_fields, replace_options, require_non_negative, require_positive
 from fedutils.seeding import Stream, derive_seed, torch_seeded
 
 
@@ -117,24 +117,6 @@ class ConstrainedAttack(BoostedAttack):
         super().validate()
         require_non_negative(self.rho, "rho (ρ)")
         require_positive(self.epochs, "epochs (malicious epochs)")
-
-
-def require_positive(value: Any, name: str) -> None:
-    """Raise a one-sentence :class:`ConfigError` unless ``value`` is a positive number."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ConfigError(f"{name} must be a positive number, got {value!r}.")
-
-
-def require_positive_int(value: Any, name: str) -> None:
-    """Raise a one-sentence :class:`ConfigError` unless ``value`` is an integer of at least 1."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be an integer of at least 1, got {value!r}.")
-
-
-def require_non_negative(value: Any, name: str) -> None:
-    """Raise a one-sentence :class:`ConfigError` unless ``value`` is a number ≥ 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ConfigError(f"{name} must be a number of at least 0, got {value!r}.")
 
 
 class MaliciousAgent(abc.ABC):

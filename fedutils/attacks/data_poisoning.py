@@ -13,9 +13,10 @@ from typing import Any, ClassVar
 
 import torch
 
-from fedutils.attacks.base import AttackParams, MaliciousAgent, require_positive, require_positive_int
+from fedutils.attacks.base import AttackParams, MaliciousAgent
 from fedutils.data.dataset import LabelledData
 from fedutils.data.targets import TargetSet
+from fedutils.options import require_positive, require_positive_int
 from fedutils.seeding import Stream, derive_seed
 
 

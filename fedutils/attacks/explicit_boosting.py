@@ -17,9 +17,10 @@ from typing import ClassVar
 
 import torch
 
-from fedutils.attacks.base import BoostedAttack, MaliciousAgent, require_positive, require_positive_int
+from fedutils.attacks.base import BoostedAttack, MaliciousAgent
 from fedutils.attacks.objectives import adversarial_loss
 from fedutils.models import flatten_parameters, load_flat_parameters
+from fedutils.options import require_positive, require_positive_int
 from fedutils.training import fresh_adam
 
 

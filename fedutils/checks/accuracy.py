@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fedutils.checks.base import CheckOptions, RoundUpdates, ServerResources, Verdict, require_fraction
+from fedutils.checks.base import CheckOptions, RoundUpdates, ServerResources, Verdict
+from fedutils.options import require_fraction
 
 DEFAULT_GAMMA = 0.10
 """γ as a fraction: 10 accuracy points, the threshold the paper quotes (SPEC §9.3).

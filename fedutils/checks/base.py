@@ -18,7 +18,6 @@ from typing import Any, ClassVar
 import torch
 
 from fedutils.aggregators.base import Aggregation
-from fedutils.errors import ConfigError
 from fedutils.options import Choice, normalise_fields, replace_options
 
 Aggregate = Callable[[torch.Tensor, torch.Tensor], Aggregation]
@@ -120,9 +119,3 @@ class CheckOptions(abc.ABC):
         """Plain JSON-ready values, with the check's name under ``"name"``."""
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         return {"name": self.name, **{k: v.value if isinstance(v, Enum) else v for k, v in values.items()}}
-
-
-def require_fraction(value: Any, name: str) -> None:
-    """Raise a one-sentence :class:`ConfigError` unless ``value`` is a number in [0, 1]."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise ConfigError(f"{name} must be a fraction between 0 and 1, got {value!r}.")

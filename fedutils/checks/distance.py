@@ -26,6 +26,7 @@ import torch
 from fedutils.checks.base import CheckOptions, RoundUpdates, ServerResources, Verdict
 from fedutils.distances import pairwise_distances
 from fedutils.errors import ConfigError
+from fedutils.options import require_non_negative
 
 DEFAULT_KAPPA = 0.10
 """κ: an update's range may reach 10 % of the band's top beyond the band.
@@ -111,8 +112,7 @@ class DistanceCheck(CheckOptions):
     weights_only: bool = True
 
     def validate(self) -> None:
-        if isinstance(self.kappa, bool) or not isinstance(self.kappa, (int, float)) or self.kappa < 0:
-            raise ConfigError(f"kappa (κ, the distance check's threshold) must be a number ≥ 0, got {self.kappa!r}.")
+        require_non_negative(self.kappa, "kappa (κ, the distance check's threshold)")
         if not isinstance(self.weights_only, bool):
             raise ConfigError(f"weights_only must be true or false, got {self.weights_only!r}.")
 
