@@ -185,3 +185,68 @@ def update_statistics_table(runs: Mapping[str, RunResult], round_index: int, wei
         stats.index = ["benign agent", "malicious agent"]
         tables[label] = stats
     return pd.concat(tables)
+
+
+def attacker_share(run: RunResult) -> pd.DataFrame:
+    """Per round the attacker took part: its share of the values the server's rule combined into the step.
+
+    The share is read from what the rule recorded (:class:`fedutils.aggregators.Aggregation`):
+    for Krum 1 when it chose the attacker and 0 otherwise; for Multi-Krum and
+    FedAvg 1/m when the attacker is among the m updates averaged; for the
+    coordinate-wise rules (median, trimmed mean, Bulyan) the fraction of the
+    values entering the step that were the attacker's. Norm clipping keeps the
+    FedAvg share and shrinks the update instead (column ``clipped``).
+
+    Columns: ``attacker_share``, ``fair_share`` (1/n over the n updates the
+    rule saw — one honest agent's share under FedAvg), ``selected`` and
+    ``clipped`` (``None`` where the rule does not select or clip).
+
+    Raises:
+        ConfigError: the run had no attacker.
+    """
+    agents = run.agents_frame()
+    if not agents["is_malicious"].any():
+        raise ConfigError("this run has no malicious agent whose share of the step could be measured.")
+    rows = {}
+    for round_index, group in agents.groupby("round"):
+        if not group["is_malicious"].any():
+            continue
+        attacker = group[group["is_malicious"]].iloc[0]
+        used = group["aggregated"] & group["selected"].fillna(True).astype(bool)  # plain FedAvg records no choice
+        recorded = attacker["coordinate_share"]
+        share = float(recorded) if pd.notna(recorded) else float(used[attacker.name]) / int(used.sum())
+        rows[round_index] = {
+            "attacker_share": share,
+            "fair_share": 1.0 / int(group["aggregated"].sum()),
+            "selected": attacker["selected"],
+            "clipped": attacker["clipped"],
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("round")
+
+
+def defense_outcomes(runs: Mapping[tuple, RunResult], names: Sequence[str] = ("attack", "rule")) -> pd.DataFrame:
+    """One row per run of a grid (attack × aggregation rule, or rule × boost λ): what the attack achieved.
+
+    Columns: ``rounds``, ``final_target_confidence``, ``highest_target_confidence``,
+    ``final_accuracy`` (fraction), and ``attacker_share`` — the attacker's mean
+    share of the step over its rounds (see :func:`attacker_share`; NaN for runs
+    without an attacker).
+
+    Args:
+        runs: a key tuple per run, e.g. ``("explicit boosting", "krum")`` → run.
+        names: the names of the key's levels, which become the index.
+    """
+    rows = []
+    for run in runs.values():
+        confidence = run.to_frame()["target_confidence"]
+        has_attacker = bool(run.agents_frame()["is_malicious"].any())
+        rows.append(
+            {
+                "rounds": run.rounds,
+                "final_target_confidence": float(confidence.iloc[-1]),
+                "highest_target_confidence": float(confidence.max()),
+                "final_accuracy": run.final_accuracy,
+                "attacker_share": attacker_share(run)["attacker_share"].mean() if has_attacker else np.nan,
+            }
+        )
+    return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(list(runs), names=list(names)))

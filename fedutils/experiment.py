@@ -1,16 +1,17 @@
 """Putting a run together: data → split → agents → federation → results (cached).
 
 :func:`run_experiment` is what the command line and the chapters call.
-:func:`run_seeds` repeats it over seeds; :func:`prepare` exposes the pieces (data, shards, targets) for figures.
+:func:`run_seeds` repeats it over seeds and :func:`run_many` over a grid of configurations;
+:func:`prepare` exposes the pieces (data, shards, targets) for figures.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -28,8 +29,11 @@ from fedutils.device import resolve_device
 from fedutils.evaluator import Evaluator
 from fedutils.federation import run_federation
 from fedutils.models import build_model, flatten_parameters, weight_mask
+from fedutils.progress import progress_bar
 from fedutils.results import ResultCache, RunResult
 from fedutils.seeding import Stream, derive_seed, torch_seeded
+
+Key = TypeVar("Key")
 
 _LOADERS = {DatasetName.FASHION_MNIST: load_fashion_mnist}
 
@@ -190,3 +194,22 @@ def run_experiment(
 def run_seeds(config: ExperimentConfig, seeds: Sequence[int], **options: Any) -> list[RunResult]:
     """Run ``config`` once per seed (each run cached on its own); ``options`` as for :func:`run_experiment`."""
     return [run_experiment(config.replace(seed=seed), **options) for seed in seeds]
+
+
+def run_many(configs: Mapping[Key, ExperimentConfig], **options: Any) -> dict[Key, RunResult]:
+    """Run every configuration of a grid (attack × defense, a λ sweep, ...), each cached on its own.
+
+    A progress bar counts the runs; each run's own bars are hidden unless
+    ``progress=True`` is passed. ``options`` as for :func:`run_experiment`.
+
+    Args:
+        configs: any key (a label, or a tuple such as ``(attack, rule)``) → experiment.
+
+    Returns:
+        The results under the same keys, in the same order.
+    """
+    show = options.pop("progress", False)
+    results = {}
+    for key, config in progress_bar(configs.items(), desc="runs", unit="run", total=len(configs)):
+        results[key] = run_experiment(config, progress=show, **options)
+    return results

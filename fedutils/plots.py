@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from fedutils.aggregators import Aggregation, bulyan, coordinate_median, fedavg, krum, trimmed_mean
 from fedutils.checks import NEGLIGIBLE_CHANGE, AccuracyCheck, DistanceCheck, check_verdicts, rates_at_thresholds
+from fedutils.compare import attacker_share
 from fedutils.data.targets import TargetSet
 from fedutils.errors import ConfigError
 from fedutils.results import RunResult
@@ -52,8 +53,13 @@ def _label_per_round(ax: Axes, ylabel: str, title: str) -> None:
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.xaxis.get_major_locator().set_params(integer=True)
+    _place_legend(ax)
+
+
+def _place_legend(ax: Axes) -> None:
+    """A legend inside the axes, or beside them when it is crowded (where it cannot hide a curve)."""
     handles, _ = ax.get_legend_handles_labels()
-    if len(handles) > CROWDED_LEGEND:  # beside the axes, where it cannot hide a curve
+    if len(handles) > CROWDED_LEGEND:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     else:
         ax.legend()
@@ -373,4 +379,92 @@ def aggregation_picture(benign: torch.Tensor, attackers: Mapping[str, torch.Tens
         ax.set_aspect("equal", adjustable="datalim")
     axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
     fig.tight_layout()
+    return fig
+
+
+def robust_rounds(runs: Mapping[str, RunResult], title: str | None = None) -> Figure:
+    """An attack against a robust aggregation rule, round by round (SPEC §7): three panels.
+
+    Left, the global model's confidence in the target class; middle, its
+    validation accuracy; right, the attacker's share of the values the rule
+    combined into the step (:func:`fedutils.compare.attacker_share`) — for
+    Krum 1 in the rounds it chose the attacker, else 0 — with the fair share
+    1/n dotted. Runs without an attacker appear in the first two panels only.
+
+    Args:
+        runs: legend label → run.
+        title: a title over the three panels.
+    """
+    fig, (confidence, accuracy, share) = plt.subplots(1, 3, figsize=(15.0, 3.8))
+    for index, (label, run) in enumerate(runs.items()):
+        colour = f"C{index}"
+        frame = run.to_frame()
+        confidence.plot(frame.index, frame["target_confidence"], marker="o", color=colour, label=label)
+        accuracy.plot(frame.index, 100 * frame["val_accuracy"], marker="o", color=colour, label=label)
+        if run.agents_frame()["is_malicious"].any():
+            shares = attacker_share(run)
+            share.plot(shares.index, 100 * shares["attacker_share"], marker="o", color=colour, label=label)
+            share.plot(shares.index, 100 * shares["fair_share"], color=colour, linestyle=":", linewidth=1)
+    share.plot([], [], color="grey", linestyle=":", linewidth=1, label="fair share 1/n")
+    confidence.set_ylim(-0.03, 1.03)
+    share.set_ylim(-3, 103)
+    _label_per_round(confidence, "confidence in the target class", "Global model on the target")
+    _label_per_round(accuracy, "validation accuracy (%)", "Global model after each round")
+    _label_per_round(share, "attacker's share of the step (%)", "What the rule took from the attacker")
+    for ax in (confidence, accuracy):
+        ax.get_legend().remove()
+    confidence.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def defense_matrix(outcomes: pd.DataFrame, rounds: int | None = None) -> Figure:
+    """The attack × defense map: final target confidence per cell, with the final validation accuracy beneath.
+
+    Args:
+        outcomes: :func:`fedutils.compare.defense_outcomes` of an ``(attack, rule)`` grid.
+        rounds: the number of rounds every run had, for the title.
+    """
+    confidence = outcomes["final_target_confidence"].unstack("rule")
+    accuracy = outcomes["final_accuracy"].unstack("rule").loc[confidence.index, confidence.columns]
+    order_rows = list(dict.fromkeys(outcomes.index.get_level_values("attack")))
+    order_columns = list(dict.fromkeys(outcomes.index.get_level_values("rule")))
+    confidence, accuracy = confidence.loc[order_rows, order_columns], accuracy.loc[order_rows, order_columns]
+    fig, ax = plt.subplots(figsize=(1.25 * len(order_columns) + 3.0, 0.75 * len(order_rows) + 1.6))
+    image = ax.imshow(confidence.to_numpy(), cmap="Reds", vmin=0.0, vmax=1.0, aspect="auto")
+    for (row, column), value in np.ndenumerate(confidence.to_numpy()):
+        text = f"{value:.2f}\n{100 * accuracy.iloc[row, column]:.1f} %"
+        ax.text(column, row, text, ha="center", va="center", fontsize=8, color="white" if value > 0.6 else "black")
+    ax.set_xticks(range(len(order_columns)), order_columns, rotation=30, ha="right")
+    ax.set_yticks(range(len(order_rows)), order_rows)
+    ax.set_xlabel("server's aggregation rule")
+    ax.set_ylabel("attack")
+    ax.grid(False)
+    after = f" after {rounds} rounds" if rounds else ""
+    ax.set_title(f"Target confidence (top) and validation accuracy (bottom){after}")
+    fig.colorbar(image, ax=ax, label="global model's confidence in the target class")
+    fig.tight_layout()
+    return fig
+
+
+def security_curves(outcomes: pd.DataFrame, value: str = "final_target_confidence") -> Figure:
+    """Security-evaluation curves: what the attack achieves against each rule as its boost factor λ grows.
+
+    Args:
+        outcomes: :func:`fedutils.compare.defense_outcomes` of a ``(rule, boost)`` grid.
+        value: the column to plot (``final_target_confidence`` or ``highest_target_confidence``).
+    """
+    fig, ax = _axes(None)
+    for rule, group in outcomes[value].groupby(level="rule", sort=False):
+        curve = group.droplevel("rule").sort_index()
+        ax.plot(curve.index, curve.to_numpy(), marker="o", label=rule)
+    ax.set_xscale("log")
+    ax.set_xlabel("boost factor λ (log scale)")
+    ax.set_ylabel(value.replace("_", " "))
+    ax.set_title("Security evaluation: the attack's strength against each rule")
+    ax.set_ylim(-0.03, 1.03)
+    ax.axhline(0.5, color="grey", linestyle=":", linewidth=1, label="confidence 0.5")
+    _place_legend(ax)
     return fig

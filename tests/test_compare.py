@@ -11,8 +11,10 @@ import torch
 from fedutils.compare import (
     accuracy_loss,
     attack_outcome,
+    attacker_share,
     confidence_at_rounds,
     confidence_over_seeds,
+    defense_outcomes,
     detection_table,
     distance_table,
     malicious_table,
@@ -100,3 +102,40 @@ def test_detection_and_update_statistics_tables(checked_run):
         stats.loc[("explicit boosting", "benign agent")],
     )
     assert malicious["norm"] > benign["norm"]  # boosted by λ = 10
+
+
+def _rule_run(attacker: AgentRecord | None, benign_selected: bool | None = True) -> RunResult:
+    """One round of three agents under a robust rule; the attacker (id 3) as given."""
+    target = (TargetOutcome(5454, 5, 7, 0.3, 5, 0.6),)
+    agents = tuple(AgentRecord(i, False, 1.0, 0.8, 0.01, selected=benign_selected) for i in range(3))
+    agents += (attacker,) if attacker is not None else ()
+    return RunResult({"seed": 0}, [RoundRecord(1, 0.8, 0.5, target, agents, 1.0)])
+
+
+def test_attacker_share_reads_each_rules_record():
+    chosen = attacker_share(_rule_run(AgentRecord(3, True, 9.0, 0.1, 0.9, selected=True), benign_selected=False))
+    assert chosen.loc[1, "attacker_share"] == 1.0 and chosen.loc[1, "fair_share"] == 0.25  # Krum chose it
+    ignored = attacker_share(_rule_run(AgentRecord(3, True, 9.0, 0.1, 0.9, selected=False)))
+    assert ignored.loc[1, "attacker_share"] == 0.0
+    averaged = attacker_share(_rule_run(AgentRecord(3, True, 9.0, 0.1, 0.9), benign_selected=None))
+    assert averaged.loc[1, "attacker_share"] == 0.25  # plain FedAvg records no selection: 1/n
+    median = attacker_share(_rule_run(AgentRecord(3, True, 9.0, 0.1, 0.9, selected=True, coordinate_share=0.07)))
+    assert median.loc[1, "attacker_share"] == pytest.approx(0.07)
+    filtered = attacker_share(_rule_run(AgentRecord(3, True, 9.0, 0.1, 0.9, aggregated=False, selected=False)))
+    assert filtered.loc[1, "attacker_share"] == 0.0 and filtered.loc[1, "fair_share"] == pytest.approx(1 / 3)
+    with pytest.raises(ConfigError, match="no malicious agent"):
+        attacker_share(_rule_run(None))
+
+
+def test_defense_outcomes_has_one_row_per_grid_cell():
+    runs = {
+        ("explicit boosting", "krum"): _run(0, [0.1, 0.9, 0.7]),
+        ("none", "krum"): _rule_run(None),
+    }
+    outcomes = defense_outcomes(runs)
+    assert list(outcomes.index.names) == ["attack", "rule"]
+    row = outcomes.loc[("explicit boosting", "krum")]
+    assert row["final_target_confidence"] == pytest.approx(0.7)
+    assert row["highest_target_confidence"] == pytest.approx(0.9)
+    assert row["rounds"] == 3 and row["attacker_share"] == pytest.approx(0.25)
+    assert math.isnan(outcomes.loc[("none", "krum"), "attacker_share"])

@@ -12,7 +12,7 @@ from fedutils.aggregators import AggregationRule
 from fedutils.checks import CheckMode, DistanceCheck, ServerChecks
 from fedutils.config import ExperimentConfig
 from fedutils.evaluator import Evaluator
-from fedutils.experiment import initial_parameters, prepare, run_experiment, server_resources
+from fedutils.experiment import initial_parameters, prepare, run_experiment, run_many, server_resources
 from fedutils.federation import run_federation, select_agents
 from fedutils.models import build_model
 from fedutils.presets import preset
@@ -111,6 +111,18 @@ def test_same_seed_same_records_and_different_seed_different_records():
     assert _without_timing(first) == _without_timing(again)
     assert torch.equal(first.final_params, again.final_params)
     assert _without_timing(first) != _without_timing(other)
+
+
+def test_run_many_runs_each_configuration_once_under_its_key():
+    configs = {
+        ("none", "fedavg"): preset("smoke", max_rounds=1),
+        ("none", "median"): preset("smoke", max_rounds=1, aggregator=AggregationRule("median")),
+    }
+    results = run_many(configs, download=False)
+    assert list(results) == list(configs)
+    assert results[("none", "median")].config["aggregator"]["rule"] == "median"
+    again = run_experiment(configs[("none", "fedavg")], progress=False, download=False)  # from the cache
+    assert again.records == results[("none", "fedavg")].records
 
 
 def test_benign_federation_learns_on_real_data():

@@ -7,6 +7,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -112,3 +113,40 @@ def test_aggregation_picture_marks_every_rule_and_rejects_bad_points():
     assert labels[3:] == list(plots.PICTURE_RULES)
     with pytest.raises(ConfigError, match="at least six 2-D points"):
         plots.aggregation_picture(torch.zeros(3, 2), {"x": torch.zeros(2)})
+
+
+def test_robust_rounds_shows_confidence_accuracy_and_the_attackers_share(run):
+    attacked = RunResult(
+        {"seed": 0},
+        [
+            RoundRecord(t, 0.8, 0.5, run.records[0].targets, agents, 1)
+            for t, agents in (
+                (1, (AgentRecord(0, False, 1.0, 0.8, selected=True), AgentRecord(1, True, 9.0, 0.3, selected=False))),
+                (2, (AgentRecord(0, False, 1.0, 0.8, selected=False), AgentRecord(1, True, 9.0, 0.3, selected=True))),
+            )
+        ],
+    )
+    fig = plots.robust_rounds({"attacked": attacked, "no attack": run}, title="Krum")
+    share = fig.axes[2]
+    assert all(ax.get_xlabel() and ax.get_ylabel() and ax.get_title() for ax in fig.axes)
+    assert list(share.lines[0].get_ydata()) == [0.0, 100.0]  # Krum's choice: not the attacker, then the attacker
+    labels = [t.get_text() for t in share.get_legend().get_texts()]
+    assert "fair share 1/n" in labels
+
+
+def test_defense_matrix_and_security_curves_are_labelled():
+    index = pd.MultiIndex.from_product([["none", "explicit"], ["fedavg", "krum"]], names=["attack", "rule"])
+    outcomes = pd.DataFrame({"final_target_confidence": [0.0, 0.0, 0.9, 0.1], "final_accuracy": [0.9] * 4}, index)
+    fig = plots.defense_matrix(outcomes, rounds=3)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["none", "explicit"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["fedavg", "krum"]
+    assert "after 3 rounds" in ax.get_title() and "0.90\n90.0 %" in [t.get_text() for t in ax.texts]
+    sweep = pd.DataFrame(
+        {"final_target_confidence": [0.1, 0.8, 0.0, 0.0]},
+        pd.MultiIndex.from_product([["fedavg", "krum"], [1.0, 10.0]], names=["rule", "boost"]),
+    )
+    fig = plots.security_curves(sweep)
+    _labelled(fig)
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()][:2] == ["fedavg", "krum"]
+    assert list(fig.axes[0].lines[0].get_ydata()) == [0.1, 0.8]
