@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from fedutils.aggregators import KrumDistance, krum_scores
 from fedutils.checks import detection_rates, distance_ranges, update_statistics
 from fedutils.errors import ConfigError
 from fedutils.models import build_model, weight_mask
@@ -250,3 +251,36 @@ def defense_outcomes(runs: Mapping[tuple, RunResult], names: Sequence[str] = ("a
             }
         )
     return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(list(runs), names=list(names)))
+
+
+def krum_ranking(run: RunResult) -> pd.DataFrame:
+    """Per kept round: where Krum's score placed the attacker's update among all the round's updates (SPEC §7).
+
+    Scores use the run's own Krum settings (f, squared or the authors'
+    weights-only plain distances); a run with another rule is scored as
+    Krum with f = 1 would have scored it. Columns: ``attacker_rank`` (1 is
+    Krum's choice), ``score_ratio`` (the attacker's score over the lowest
+    honest score: below 1 it would be chosen), ``attacker_norm`` and
+    ``honest_norm`` (mean), ‖δ‖₂ over all parameters.
+
+    Raises:
+        ConfigError: the run kept no updates, or had no attacker.
+    """
+    if not run.updates:
+        raise ConfigError("this run kept no updates to score; set keep_updates in its configuration.")
+    rule = run.config.get("aggregator") or {}
+    authors = rule.get("krum_distance") == KrumDistance.AUTHORS.value
+    mask = weight_mask(build_model(run.config["model"])) if authors else None
+    rows = {}
+    for round_index in sorted(run.updates):
+        honest, attacker = run.benign_and_malicious_updates(round_index)
+        if attacker is None:
+            raise ConfigError(f"round {round_index} of this run has no malicious update to rank.")
+        scores = krum_scores(torch.cat([honest, attacker[None]]), rule.get("f", 1), squared=not authors, mask=mask)
+        rows[round_index] = {
+            "attacker_rank": 1 + int((scores[:-1] < scores[-1]).sum()),
+            "score_ratio": float(scores[-1] / scores[:-1].min()),
+            "attacker_norm": float(attacker.norm()),
+            "honest_norm": float(honest.norm(dim=1).mean()),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("round")

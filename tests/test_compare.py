@@ -17,6 +17,7 @@ from fedutils.compare import (
     defense_outcomes,
     detection_table,
     distance_table,
+    krum_ranking,
     malicious_table,
     mean_pm_sd,
     update_statistics_table,
@@ -139,3 +140,21 @@ def test_defense_outcomes_has_one_row_per_grid_cell():
     assert row["highest_target_confidence"] == pytest.approx(0.9)
     assert row["rounds"] == 3 and row["attacker_share"] == pytest.approx(0.25)
     assert math.isnan(outcomes.loc[("none", "krum"), "attacker_share"])
+
+
+def _krum_run(attacker_update: list[float]) -> RunResult:
+    honest = [[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0], [1.0, 1.0]]
+    target = (TargetOutcome(5454, 5, 7, 0.3, 5, 0.6),)
+    agents = tuple(AgentRecord(i, i == 5, 1.0, None) for i in range(6))
+    updates = {1: torch.tensor([*honest, attacker_update])}
+    return RunResult({"seed": 0}, [RoundRecord(1, 0.8, 0.5, target, agents, 1.0)], updates=updates)
+
+
+def test_krum_ranking_places_a_far_update_last_and_a_central_one_first():
+    far = krum_ranking(_krum_run([9.0, 9.0])).loc[1]
+    assert far["attacker_rank"] == 6 and far["score_ratio"] > 1
+    assert far["attacker_norm"] == pytest.approx(9 * math.sqrt(2))
+    central = krum_ranking(_krum_run([0.0, 0.0])).loc[1]
+    assert central["attacker_rank"] == 1 and central["score_ratio"] < 1
+    with pytest.raises(ConfigError, match="kept no updates"):
+        krum_ranking(_run(0, [0.1]))
