@@ -284,3 +284,9 @@ def krum_ranking(run: RunResult) -> pd.DataFrame:
             "honest_norm": float(honest.norm(dim=1).mean()),
         }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("round")
+
+
+def grid_table(outcomes: pd.DataFrame, value: str) -> pd.DataFrame:
+    """One column of :func:`defense_outcomes` as its grid: the first key level down, the second across, in run order."""
+    rows, columns = (list(dict.fromkeys(outcomes.index.get_level_values(level))) for level in (0, 1))
+    return outcomes[value].unstack(level=1).loc[rows, columns]

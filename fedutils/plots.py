@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from fedutils.aggregators import Aggregation, bulyan, coordinate_median, fedavg, krum, trimmed_mean
 from fedutils.checks import NEGLIGIBLE_CHANGE, AccuracyCheck, DistanceCheck, check_verdicts, rates_at_thresholds
-from fedutils.compare import attacker_share
+from fedutils.compare import attacker_share, grid_table
 from fedutils.data.targets import TargetSet
 from fedutils.errors import ConfigError
 from fedutils.results import RunResult
@@ -405,18 +405,19 @@ def robust_rounds(runs: Mapping[str, RunResult], title: str | None = None) -> Fi
             shares = attacker_share(run)
             share.plot(shares.index, 100 * shares["attacker_share"], marker="o", color=colour, label=label)
             share.plot(shares.index, 100 * shares["fair_share"], color=colour, linestyle=":", linewidth=1)
-    share.plot([], [], color="grey", linestyle=":", linewidth=1, label="fair share 1/n")
+    (fair,) = share.plot([], [], color="grey", linestyle=":", linewidth=1, label="fair share 1/n")
     confidence.set_ylim(-0.03, 1.03)
     share.set_ylim(-3, 103)
     _label_per_round(confidence, "confidence in the target class", "Global model on the target")
     _label_per_round(accuracy, "validation accuracy (%)", "Global model after each round")
     _label_per_round(share, "attacker's share of the step (%)", "What the rule took from the attacker")
-    for ax in (confidence, accuracy):
+    for ax in (confidence, accuracy, share):
         ax.get_legend().remove()
-    confidence.legend(fontsize=8)
+    handles = [*confidence.get_legend_handles_labels()[0], fair]  # one legend for the three panels, beside them
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     return fig
 
 
@@ -427,18 +428,15 @@ def defense_matrix(outcomes: pd.DataFrame, rounds: int | None = None) -> Figure:
         outcomes: :func:`fedutils.compare.defense_outcomes` of an ``(attack, rule)`` grid.
         rounds: the number of rounds every run had, for the title.
     """
-    confidence = outcomes["final_target_confidence"].unstack("rule")
-    accuracy = outcomes["final_accuracy"].unstack("rule").loc[confidence.index, confidence.columns]
-    order_rows = list(dict.fromkeys(outcomes.index.get_level_values("attack")))
-    order_columns = list(dict.fromkeys(outcomes.index.get_level_values("rule")))
-    confidence, accuracy = confidence.loc[order_rows, order_columns], accuracy.loc[order_rows, order_columns]
-    fig, ax = plt.subplots(figsize=(1.25 * len(order_columns) + 3.0, 0.75 * len(order_rows) + 1.6))
+    confidence = grid_table(outcomes, "final_target_confidence")
+    accuracy = grid_table(outcomes, "final_accuracy")
+    fig, ax = plt.subplots(figsize=(1.25 * confidence.shape[1] + 3.0, 0.75 * len(confidence) + 1.6))
     image = ax.imshow(confidence.to_numpy(), cmap="Reds", vmin=0.0, vmax=1.0, aspect="auto")
     for (row, column), value in np.ndenumerate(confidence.to_numpy()):
         text = f"{value:.2f}\n{100 * accuracy.iloc[row, column]:.1f} %"
         ax.text(column, row, text, ha="center", va="center", fontsize=8, color="white" if value > 0.6 else "black")
-    ax.set_xticks(range(len(order_columns)), order_columns, rotation=30, ha="right")
-    ax.set_yticks(range(len(order_rows)), order_rows)
+    ax.set_xticks(range(confidence.shape[1]), confidence.columns, rotation=30, ha="right")
+    ax.set_yticks(range(len(confidence)), confidence.index)
     ax.set_xlabel("server's aggregation rule")
     ax.set_ylabel("attack")
     ax.grid(False)

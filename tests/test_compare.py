@@ -17,6 +17,7 @@ from fedutils.compare import (
     defense_outcomes,
     detection_table,
     distance_table,
+    grid_table,
     krum_ranking,
     malicious_table,
     mean_pm_sd,
@@ -158,3 +159,10 @@ def test_krum_ranking_places_a_far_update_last_and_a_central_one_first():
     assert central["attacker_rank"] == 1 and central["score_ratio"] < 1
     with pytest.raises(ConfigError, match="kept no updates"):
         krum_ranking(_run(0, [0.1]))
+
+
+def test_grid_table_keeps_the_order_the_runs_were_given_in():
+    runs = {(attack, rule): _run(0, [0.5]) for attack in ("none", "explicit") for rule in ("median", "FedAvg")}
+    table = grid_table(defense_outcomes(runs), "final_target_confidence")
+    assert list(table.index) == ["none", "explicit"] and list(table.columns) == ["median", "FedAvg"]
+    assert (table == 0.5).all().all()

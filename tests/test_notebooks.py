@@ -32,6 +32,14 @@ SMOKE_PARAMETERS: dict[str, dict[str, object]] = {
     "04_stealthy": {"preset_name": "smoke", "max_rounds": 2, "device": "cpu"},
     "05_alternating": {"preset_name": "smoke", "max_rounds": 2, "device": "cpu"},
     "06_estimation": {"preset_name": "smoke", "seeds": [0], "table_rounds": [2], "device": "cpu"},
+    "07_robust_aggregation": {
+        "preset_name": "smoke",
+        "samples_per_agent": 200,
+        "paper_rounds": 2,
+        "matrix_rounds": 2,
+        "boosts": [1.0, 10.0],
+        "device": "cpu",
+    },
 }
 
 

@@ -130,8 +130,8 @@ def test_robust_rounds_shows_confidence_accuracy_and_the_attackers_share(run):
     share = fig.axes[2]
     assert all(ax.get_xlabel() and ax.get_ylabel() and ax.get_title() for ax in fig.axes)
     assert list(share.lines[0].get_ydata()) == [0.0, 100.0]  # Krum's choice: not the attacker, then the attacker
-    labels = [t.get_text() for t in share.get_legend().get_texts()]
-    assert "fair share 1/n" in labels
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]  # one legend for the three panels
+    assert labels == ["attacked", "no attack", "fair share 1/n"]
 
 
 def test_defense_matrix_and_security_curves_are_labelled():
