@@ -18,9 +18,11 @@ from typing import Any
 
 import pandas as pd
 import torch
+from torch import nn
 
 from fedutils._version import __version__
 from fedutils.errors import ConfigError
+from fedutils.models import build_model, load_flat_parameters
 from fedutils.training import TargetOutcome
 
 RESULTS_SCHEMA = 2
@@ -204,6 +206,18 @@ class RunResult:
     def seconds(self) -> float:
         """Wall-clock time of all rounds (of the original computation, for cached runs)."""
         return sum(r.seconds for r in self.records)
+
+    def global_model(self) -> nn.Module:
+        """The final global model w_G^T as a network (on the CPU, eval mode), rebuilt from the kept parameters.
+
+        Raises:
+            ConfigError: the result holds no final parameters (a recorded run, for example).
+        """
+        if self.final_params is None:
+            raise ConfigError("this result kept no final parameters; run the experiment (or fetch it from the cache).")
+        model = build_model(self.config["model"])
+        with torch.no_grad():
+            return load_flat_parameters(model, self.final_params).eval()
 
     def summary(self) -> RunSummary:
         """The headline numbers of the run."""

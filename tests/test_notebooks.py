@@ -40,6 +40,14 @@ SMOKE_PARAMETERS: dict[str, dict[str, object]] = {
         "boosts": [1.0, 10.0],
         "device": "cpu",
     },
+    "08_interpretability": {
+        "preset_name": "smoke",
+        "samples_per_agent": 200,
+        "rounds": 2,
+        "grid_images": 1,
+        "similarity_images": 5,
+        "device": "cpu",
+    },
 }
 
 

@@ -14,6 +14,7 @@ import torch
 from fedutils import plots
 from fedutils.data.targets import PAPER_TARGET, make_target_set
 from fedutils.errors import ConfigError
+from fedutils.interpret import similarity_summary
 from fedutils.results import AgentRecord, RoundRecord, RunResult
 from fedutils.training import TargetOutcome
 
@@ -150,3 +151,28 @@ def test_defense_matrix_and_security_curves_are_labelled():
     _labelled(fig)
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()][:2] == ["fedavg", "krum"]
     assert list(fig.axes[0].lines[0].get_ydata()) == [0.1, 0.8]
+
+
+def test_attribution_grid_has_a_row_per_input_and_model_and_a_column_per_method():
+    images = torch.rand(2, 1, 28, 28)
+    maps = {
+        "benign": {"gradient": torch.rand(2, 1, 28, 28), "lrp_z": torch.randn(2, 1, 28, 28)},
+        "attacked": {"gradient": torch.rand(2, 1, 28, 28), "lrp_z": torch.randn(2, 1, 28, 28)},
+    }
+    captions = {"benign": ["sandal → sandal (0.9)", "shirt → shirt (0.8)"], "attacked": ["sandal → sneaker (1.0)", "x"]}
+    fig = plots.attribution_grid(images, maps, captions, title="grid")
+    assert len(fig.axes) == 4 * 3
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["input", "gradient", "lrp z"]
+    assert "attacked" in fig.axes[3].get_ylabel() and "sneaker" in fig.axes[3].get_ylabel()
+    assert fig.axes[1].images[0].get_cmap().name == "gray" and fig.axes[2].images[0].get_cmap().name == "bwr"
+
+
+def test_attribution_similarity_plot_marks_the_target_apart_from_ordinary_inputs():
+    index = pd.MultiIndex.from_product([["gradient", "lrp_z"], ["target", "1", "2"]], names=["method", "input"])
+    table = pd.DataFrame({"spearman": [0.2, 0.9, 0.8, 0.5, 0.95, 0.9], "top_overlap": 0.5}, index)
+    fig = plots.attribution_similarity(similarity_summary({"explicit": table}, target_label="target"))
+    _labelled(fig)
+    ax = fig.axes[0]
+    assert [p.get_height() for p in ax.patches] == pytest.approx([0.85, 0.925])
+    assert list(ax.collections[-1].get_offsets()[:, 1]) == pytest.approx([0.2, 0.5])
+    assert "Spearman" in ax.get_ylabel()

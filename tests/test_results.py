@@ -10,6 +10,7 @@ import torch
 from fedutils.config import ExperimentConfig
 from fedutils.errors import ConfigError
 from fedutils.experiment import run_experiment
+from fedutils.models import build_model, flatten_parameters
 from fedutils.presets import preset
 from fedutils.results import AgentRecord, ResultCache, RoundRecord, RunResult, config_hash
 from fedutils.training import TargetOutcome
@@ -118,3 +119,11 @@ def test_kept_updates_split_into_benign_and_malicious_and_survive_the_cache(tmp_
     assert torch.equal(cache.load(config.to_dict()).updates[2], result.updates[2])
     (folder / "updates.pt").unlink()
     assert cache.load(config.to_dict()) is None  # a run that should keep updates but lost them is recomputed
+
+
+def test_global_model_is_rebuilt_from_the_final_parameters():
+    params = flatten_parameters(build_model("fast_cnn")) + 0.5
+    model = RunResult({"model": "fast_cnn"}, [], params).global_model()
+    assert torch.equal(flatten_parameters(model), params) and not model.training
+    with pytest.raises(ConfigError, match="kept no final parameters"):
+        RunResult({"model": "fast_cnn"}, []).global_model()
