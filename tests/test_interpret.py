@@ -7,6 +7,8 @@ import pytest
 import torch
 from torch import nn
 
+from fedutils import prepare, preset, run_experiment
+from fedutils.attacks import ExplicitBoosting
 from fedutils.errors import ConfigError
 from fedutils.interpret import (
     ALL_METHODS,
@@ -20,16 +22,21 @@ from fedutils.interpret import (
     spearman,
     top_k_overlap,
 )
-from fedutils.models import ModelName, build_model
+from fedutils.models import ConvClassifier, ModelName, build_model
 
 
 def _images(n: int = 2, seed: int = 0) -> torch.Tensor:
     return torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(seed))
 
 
-@pytest.mark.parametrize("name", list(ModelName))
+def _tiny_model() -> nn.Module:
+    features = nn.Sequential(nn.Conv2d(1, 2, kernel_size=3, stride=2), nn.ReLU())
+    return ConvClassifier(features, num_features=2 * 13 * 13, dropout=0.1, num_classes=3)
+
+
+@pytest.mark.parametrize("name", [*ModelName, "tiny"])
 def test_every_method_runs_on_every_network(name):
-    model = build_model(name)
+    model = _tiny_model() if name == "tiny" else build_model(name)
     x = _images()
     maps = attributions(model, x, ALL_METHODS, options=AttributionOptions(smoothgrad_samples=3, ig_steps=5))
     assert list(maps) == list(ALL_METHODS)
@@ -139,3 +146,19 @@ def test_similarity_summary_puts_the_target_beside_the_ordinary_inputs():
     assert summary.loc["gradient", ("control", "ordinary, mean")] == pytest.approx(0.4)
     assert summary.loc["gradient", ("control", "ordinary, min")] == pytest.approx(0.3)
     assert summary.loc["gradient", ("explicit", "target's rank")] == 1  # 0.1 is below both ordinary inputs
+
+
+def test_a_poisoned_model_explains_ordinary_images_like_its_benign_twin():
+    """Chapter 8's claim on small real data (smoke preset, two rounds): explicit boosting flips the target, yet on
+    ordinary test images its explanations are closer to the benign-only model's than an honest model from another
+    seed is, for every method of the paper's grid."""
+    base = preset("smoke", max_rounds=2, evaluate_agents=False)
+    configs = {"benign": base, "attacked": base.replace(attack=ExplicitBoosting()), "twin": base.replace(seed=1)}
+    models = {k: run_experiment(c, progress=False, download=False).global_model() for k, c in configs.items()}
+    setup = prepare(base, download=False)
+    target, ordinary = setup.targets.x[:1], setup.dataset.test.x[:30]
+    assert predictions(models["benign"], target)[0].item() == 5  # sandal
+    assert predictions(models["attacked"], target)[0].item() == 7  # sneaker
+    maps = {k: attributions(m, ordinary, PAPER_METHODS) for k, m in models.items()}
+    alike = {k: attribution_similarity(maps["benign"], maps[k])["spearman"].groupby("method").mean() for k in configs}
+    assert (alike["attacked"] > alike["twin"]).all(), pd.DataFrame(alike)
