@@ -546,3 +546,69 @@ def attribution_similarity(summary: pd.DataFrame) -> Figure:
     ax.set_title("How alike each model's explanations are to the benign-only model's")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     return fig
+
+
+def attacker_rounds(run: RunResult) -> list[int]:
+    """The rounds in which the run's malicious agent was among the agents drawn (all of them when C = 1)."""
+    return [record.round for record in run.records if any(agent.is_malicious for agent in record.agents)]
+
+
+def participation(runs: Mapping[str, RunResult], title: str | None = None) -> Figure:
+    """Target confidence and validation accuracy per round when agents are drawn each round (C < 1, SPEC §2.4).
+
+    The rounds in which an attacked run's malicious agent was drawn are
+    shaded (from the first attacked run; runs with one seed share the draw)
+    and marked with a cross on each attacked run's curves.
+
+    Args:
+        runs: legend label → run.
+        title: a title over the two panels.
+    """
+    fig, (confidence, accuracy) = plt.subplots(1, 2, figsize=(12.0, 3.8))
+    drawn = next((attacker_rounds(run) for run in runs.values() if attacker_rounds(run)), [])
+    for ax in (confidence, accuracy):
+        for round_index in drawn:
+            ax.axvspan(round_index - 0.5, round_index + 0.5, color="C3", alpha=0.12, linewidth=0)
+    for index, (label, run) in enumerate(runs.items()):
+        frame, colour = run.to_frame(), f"C{index}"
+        confidence.plot(frame.index, frame["target_confidence"], color=colour, label=label)
+        accuracy.plot(frame.index, 100 * frame["val_accuracy"], color=colour, label=label)
+        marked = frame.loc[attacker_rounds(run)]
+        confidence.scatter(marked.index, marked["target_confidence"], marker="x", s=50, color=colour, zorder=3)
+        accuracy.scatter(marked.index, 100 * marked["val_accuracy"], marker="x", s=50, color=colour, zorder=3)
+    confidence.fill_between([], [], color="C3", alpha=0.12, label="attacker drawn (×)")
+    confidence.set_ylim(-0.03, 1.03)
+    _label_per_round(confidence, "confidence in the target class", "Global model on the target")
+    _label_per_round(accuracy, "validation accuracy (%)", "Global model after each round")
+    accuracy.get_legend().remove()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def targets_hit(runs: Mapping[str, RunResult]) -> Figure:
+    """How many of the r targets the global model classifies as their target class, after each round."""
+    fig, ax = _axes(None)
+    most = 0
+    for label, run in runs.items():
+        frame = run.to_frame()
+        most = max(most, len(run.records[0].targets))
+        ax.plot(frame.index, frame["targets_hit"], marker="o", label=label)
+    ax.set_ylim(-0.3, most + 0.3)
+    ax.axhline(most, color="grey", linestyle=":", linewidth=1, label=f"all {most} targets")
+    _label_per_round(ax, "targets hit (of r)", "Targets classified as the attacker wants")
+    ax.yaxis.get_major_locator().set_params(integer=True)
+    return fig
+
+
+def distance_bands(runs: Mapping[str, RunResult]) -> Figure:
+    """:func:`distance_band` for several runs side by side (e.g. one per data partition), on one distance scale."""
+    fig, axes = plt.subplots(1, len(runs), figsize=(5.0 * len(runs), 3.8), squeeze=False, sharey=True)
+    for ax, (label, run) in zip(axes[0], runs.items(), strict=True):
+        distance_band(run, ax=ax)
+        ax.set_title(label)
+        if ax is not axes[0][-1]:
+            ax.get_legend().remove()
+    fig.tight_layout()
+    return fig

@@ -6,6 +6,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,6 +18,12 @@ from fedutils.errors import ConfigError
 from fedutils.interpret import similarity_summary
 from fedutils.results import AgentRecord, RoundRecord, RunResult
 from fedutils.training import TargetOutcome
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
 
 
 @pytest.fixture
@@ -176,3 +183,34 @@ def test_attribution_similarity_plot_marks_the_target_apart_from_ordinary_inputs
     assert [p.get_height() for p in ax.patches] == pytest.approx([0.85, 0.925])
     assert list(ax.collections[-1].get_offsets()[:, 1]) == pytest.approx([0.2, 0.5])
     assert "Spearman" in ax.get_ylabel()
+
+
+def _drawn_run(attacker_in: set[int]) -> RunResult:
+    """Four rounds of two drawn agents; the attacker (id 9) among them in the rounds given."""
+    records = []
+    for t in range(1, 5):
+        target = (TargetOutcome(5454, 5, 7, 0.9 if t in attacker_in else 0.1, 5, 0.9),)
+        drawn = t in attacker_in
+        agents = (AgentRecord(3, False, 1.0, None), AgentRecord(9 if drawn else 4, drawn, 5.0, None))
+        records.append(RoundRecord(t, 0.5 + t / 10, 0.5, target, agents, 1))
+    return RunResult({"seed": 0}, records)
+
+
+def test_participation_shades_and_marks_the_attackers_rounds():
+    attacked = _drawn_run({2, 4})
+    assert plots.attacker_rounds(attacked) == [2, 4]
+    fig = plots.participation({"no attack": _drawn_run(set()), "explicit boosting": attacked}, title="k = 100")
+    confidence = fig.axes[0]
+    assert all(ax.get_xlabel() and ax.get_ylabel() for ax in fig.axes)
+    assert len(confidence.patches) == 2  # one shaded band per attacker round
+    assert list(confidence.collections[1].get_offsets()[:, 0]) == [2, 4]  # crosses on the attacked curve
+    assert "attacker drawn (×)" in [t.get_text() for t in confidence.get_legend().get_texts()]
+
+
+def test_targets_hit_and_distance_bands(checked_run):
+    fig = plots.targets_hit({"explicit boosting": checked_run})
+    _labelled(fig)
+    assert fig.axes[0].lines[0].get_ydata().tolist() == [r.targets_hit for r in checked_run.records]
+    fig = plots.distance_bands({"IID": checked_run, "again": checked_run})
+    assert [ax.get_title() for ax in fig.axes] == ["IID", "again"]
+    assert fig.axes[0].get_legend() is None and fig.axes[1].get_legend() is not None

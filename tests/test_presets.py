@@ -36,6 +36,13 @@ def test_smoke_is_tiny():
 
 def test_overrides_and_unknown_names():
     assert preset("fast", seed=3).seed == 3
-    assert set(PRESETS) == {"paper", "fast", "smoke"}
-    with pytest.raises(ConfigError, match="unknown preset 'nope'; choose one of: paper, fast, smoke"):
+    assert set(PRESETS) == {"paper", "fast", "smoke", "paper_k100", "fast_k100"}
+    with pytest.raises(ConfigError, match="unknown preset 'nope'; choose one of: paper, fast, smoke, paper_k100"):
         preset("nope")
+
+
+@pytest.mark.parametrize("base", ["paper", "fast"])
+def test_many_agent_presets_draw_ten_of_a_hundred_with_weights_one_over_k(base):
+    many = preset(f"{base}_k100")
+    assert (many.num_agents, many.agents_per_round, many.aggregation_weight, many.max_rounds) == (100, 10, 0.01, 50)
+    assert many.replace(num_agents=10, participation=1.0, max_rounds=preset(base).max_rounds) == preset(base)
