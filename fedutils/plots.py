@@ -548,11 +548,6 @@ def attribution_similarity(summary: pd.DataFrame) -> Figure:
     return fig
 
 
-def attacker_rounds(run: RunResult) -> list[int]:
-    """The rounds in which the run's malicious agent was among the agents drawn (all of them when C = 1)."""
-    return [record.round for record in run.records if any(agent.is_malicious for agent in record.agents)]
-
-
 def participation(runs: Mapping[str, RunResult], title: str | None = None) -> Figure:
     """Target confidence and validation accuracy per round when agents are drawn each round (C < 1, SPEC §2.4).
 
@@ -565,7 +560,7 @@ def participation(runs: Mapping[str, RunResult], title: str | None = None) -> Fi
         title: a title over the two panels.
     """
     fig, (confidence, accuracy) = plt.subplots(1, 2, figsize=(12.0, 3.8))
-    drawn = next((attacker_rounds(run) for run in runs.values() if attacker_rounds(run)), [])
+    drawn = next((run.attacker_rounds() for run in runs.values() if run.attacker_rounds()), [])
     for ax in (confidence, accuracy):
         for round_index in drawn:
             ax.axvspan(round_index - 0.5, round_index + 0.5, color="C3", alpha=0.12, linewidth=0)
@@ -573,17 +568,20 @@ def participation(runs: Mapping[str, RunResult], title: str | None = None) -> Fi
         frame, colour = run.to_frame(), f"C{index}"
         confidence.plot(frame.index, frame["target_confidence"], color=colour, label=label)
         accuracy.plot(frame.index, 100 * frame["val_accuracy"], color=colour, label=label)
-        marked = frame.loc[attacker_rounds(run)]
+        marked = frame.loc[run.attacker_rounds()]
         confidence.scatter(marked.index, marked["target_confidence"], marker="x", s=50, color=colour, zorder=3)
         accuracy.scatter(marked.index, 100 * marked["val_accuracy"], marker="x", s=50, color=colour, zorder=3)
     confidence.fill_between([], [], color="C3", alpha=0.12, label="attacker drawn (×)")
     confidence.set_ylim(-0.03, 1.03)
     _label_per_round(confidence, "confidence in the target class", "Global model on the target")
     _label_per_round(accuracy, "validation accuracy (%)", "Global model after each round")
-    accuracy.get_legend().remove()
+    for ax in (confidence, accuracy):
+        ax.get_legend().remove()
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    handles = confidence.get_legend_handles_labels()[0]  # one legend for both panels, beside them
+    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     return fig
 
 

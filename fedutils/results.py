@@ -244,6 +244,10 @@ class RunResult:
         stack = self.updates[round_index]
         return stack[benign], (stack[malicious[0]] if malicious else None)
 
+    def attacker_rounds(self) -> list[int]:
+        """The rounds in which a malicious agent was among the agents drawn (every round when C = 1)."""
+        return [record.round for record in self.records if any(agent.is_malicious for agent in record.agents)]
+
     def rounds_to_accuracy(self, accuracy: float) -> int | None:
         """The first round whose global validation accuracy is at least ``accuracy``, else ``None``."""
         return next((r.round for r in self.records if r.val_accuracy >= accuracy), None)

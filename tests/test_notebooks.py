@@ -48,6 +48,15 @@ SMOKE_PARAMETERS: dict[str, dict[str, object]] = {
         "similarity_images": 5,
         "device": "cpu",
     },
+    "10_scale": {
+        "preset_name": "smoke",
+        "many_rounds": 2,
+        "samples_per_agent": 200,
+        "target_rounds": 2,
+        "dirichlet_alphas": [1.0],
+        "dirichlet_rounds": 2,
+        "device": "cpu",
+    },
 }
 
 

@@ -198,13 +198,13 @@ def _drawn_run(attacker_in: set[int]) -> RunResult:
 
 def test_participation_shades_and_marks_the_attackers_rounds():
     attacked = _drawn_run({2, 4})
-    assert plots.attacker_rounds(attacked) == [2, 4]
+    assert attacked.attacker_rounds() == [2, 4]
     fig = plots.participation({"no attack": _drawn_run(set()), "explicit boosting": attacked}, title="k = 100")
     confidence = fig.axes[0]
     assert all(ax.get_xlabel() and ax.get_ylabel() for ax in fig.axes)
     assert len(confidence.patches) == 2  # one shaded band per attacker round
     assert list(confidence.collections[1].get_offsets()[:, 0]) == [2, 4]  # crosses on the attacked curve
-    assert "attacker drawn (×)" in [t.get_text() for t in confidence.get_legend().get_texts()]
+    assert "attacker drawn (×)" in [t.get_text() for t in fig.legends[0].get_texts()]
 
 
 def test_targets_hit_and_distance_bands(checked_run):
