@@ -19,7 +19,7 @@ import pandas as pd
 from fedutils.aggregators import AggregationRule, RuleName
 from fedutils.attacks import AttackParams, attack_from_dict
 from fedutils.checks import AccuracyCheck, CheckMode, DistanceCheck, ServerChecks
-from fedutils.data import fashion_mnist
+from fedutils.data import adult, fashion_mnist
 from fedutils.data.targets import PAPER_TARGET, Target, check_target
 from fedutils.errors import ConfigError
 from fedutils.models import ModelName, build_model, count_parameters
@@ -31,6 +31,7 @@ class DatasetName(Choice):
     """Datasets an experiment can use."""
 
     FASHION_MNIST = fashion_mnist.NAME
+    ADULT = adult.NAME
 
 
 class PartitionScheme(Choice):
@@ -40,9 +41,14 @@ class PartitionScheme(Choice):
     DIRICHLET = "dirichlet"
 
 
-TRAIN_SIZES = {DatasetName.FASHION_MNIST: fashion_mnist.TRAIN_SIZE}
-TEST_SIZES = {DatasetName.FASHION_MNIST: fashion_mnist.TEST_SIZE}
-NUM_CLASSES = {DatasetName.FASHION_MNIST: len(fashion_mnist.CLASS_NAMES)}
+TRAIN_SIZES = {DatasetName.FASHION_MNIST: fashion_mnist.TRAIN_SIZE, DatasetName.ADULT: adult.TRAIN_SIZE}
+TEST_SIZES = {DatasetName.FASHION_MNIST: fashion_mnist.TEST_SIZE, DatasetName.ADULT: adult.TEST_SIZE}
+NUM_CLASSES = {DatasetName.FASHION_MNIST: len(fashion_mnist.CLASS_NAMES), DatasetName.ADULT: len(adult.CLASS_NAMES)}
+MODELS_FOR = {
+    DatasetName.FASHION_MNIST: (ModelName.MODEL_A, ModelName.FAST_CNN),
+    DatasetName.ADULT: (ModelName.CENSUS_MLP, ModelName.CENSUS_MLP_TWO_LAYERS),
+}
+"""The networks that take each dataset's inputs."""
 
 
 OMITTED_WHEN_OFF = ("aggregator", "checks")
@@ -123,6 +129,9 @@ class ExperimentConfig:
     def _validate(self) -> None:
         train_size = TRAIN_SIZES[self.dataset]
         test_size = TEST_SIZES[self.dataset]
+        if self.model not in MODELS_FOR[self.dataset]:
+            allowed = ", ".join(m.value for m in MODELS_FOR[self.dataset])
+            raise ConfigError(f"model {self.model.value} does not take {self.dataset.value} inputs; use {allowed}.")
         _require_int(self.num_agents, "k (num_agents)", 1, train_size)
         if not 0 < self.participation <= 1:
             raise ConfigError(f"C (participation) must be in (0, 1], got {self.participation}.")

@@ -21,6 +21,7 @@ from fedutils.aggregators import AggregationRule
 from fedutils.attacks import build_malicious_agent
 from fedutils.checks import ServerResources
 from fedutils.config import DatasetName, ExperimentConfig, PartitionScheme
+from fedutils.data.adult import load_adult
 from fedutils.data.dataset import Dataset, LabelledData
 from fedutils.data.fashion_mnist import load_fashion_mnist
 from fedutils.data.partition import dirichlet_shards, iid_shards
@@ -35,7 +36,7 @@ from fedutils.seeding import Stream, derive_seed, torch_seeded
 
 Key = TypeVar("Key")
 
-_LOADERS = {DatasetName.FASHION_MNIST: load_fashion_mnist}
+_LOADERS = {DatasetName.FASHION_MNIST: load_fashion_mnist, DatasetName.ADULT: load_adult}
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,10 @@ def test_defaults_are_the_papers_setting():
         ({"targets": ((10_000, 7),)}, "target index 10000 is outside the test set; allowed: 0 to 9999"),
         ({"targets": ((5454, 11),)}, "target class 11 is not a class"),
         ({"targets": ()}, "at least one INDEX:CLASS"),
-        ({"model": "resnet"}, "model must be one of model_a, fast_cnn; got 'resnet'"),
+        (
+            {"model": "resnet"},
+            "model must be one of model_a, fast_cnn, census_mlp, census_mlp_two_layers; got 'resnet'",
+        ),
         ({"batch_order": "random"}, "batch_order must be one of sequential, shuffled"),
         ({"local_epochs": "five"}, "local_epochs must be a number"),
         ({"samples_per_agent": 0}, "samples_per_agent must be an integer between 1 and 6000"),

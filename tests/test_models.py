@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from fedutils.models import (
+    INPUT_SHAPES,
     FastCNN,
     ModelA,
     ModelName,
@@ -43,12 +44,13 @@ def test_keras_style_initialisation(name):
 
 @pytest.mark.parametrize("name", list(ModelName))
 def test_models_are_lrp_ready_and_stateless(name):
-    """One ReLU module per activation (Captum's LRP needs them), no buffers, logits of 10 classes."""
+    """One ReLU module per activation (Captum's LRP needs them), no buffers, logits of the dataset's classes."""
     model = build_model(name)
     relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
-    assert len(relus) == len({id(m) for m in relus}) >= 3
+    assert len(relus) == len({id(m) for m in relus}) >= 1
     assert not list(model.buffers())
-    assert model(torch.rand(4, 1, 28, 28)).shape == (4, 10)
+    classes = 2 if name in (ModelName.CENSUS_MLP, ModelName.CENSUS_MLP_TWO_LAYERS) else 10
+    assert model(torch.rand(4, *INPUT_SHAPES[name])).shape == (4, classes)
 
 
 def test_fast_cnn_is_much_cheaper_than_model_a():
@@ -70,3 +72,11 @@ def test_flat_round_trip_copies_instead_of_aliasing():
 def test_loading_a_vector_of_the_wrong_length_fails():
     with pytest.raises(ValueError, match="expected"):
         load_flat_parameters(build_model(ModelName.FAST_CNN), torch.zeros(3))
+
+
+def test_census_networks_are_the_authors_effective_and_intended_ones():
+    """SPEC §3.2: the code's bug leaves 104 → 256 → 2 (27,394 parameters); the intended net has 93,186."""
+    effective, intended = build_model(ModelName.CENSUS_MLP), build_model(ModelName.CENSUS_MLP_TWO_LAYERS)
+    assert count_parameters(effective) == 27_394 and count_parameters(intended) == 93_186
+    assert [m.out_features for m in effective.modules() if isinstance(m, nn.Linear)] == [256, 2]
+    assert [m.out_features for m in intended.modules() if isinstance(m, nn.Linear)] == [256, 256, 2]

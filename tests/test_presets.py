@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fedutils.config import ExperimentConfig
+from fedutils.data.targets import Target
 from fedutils.errors import ConfigError
 from fedutils.models import ModelName
 from fedutils.presets import PRESETS, preset
@@ -36,7 +37,7 @@ def test_smoke_is_tiny():
 
 def test_overrides_and_unknown_names():
     assert preset("fast", seed=3).seed == 3
-    assert set(PRESETS) == {"paper", "fast", "smoke", "paper_k100", "fast_k100"}
+    assert set(PRESETS) == {"paper", "fast", "smoke", "paper_k100", "fast_k100", "paper_adult"}
     with pytest.raises(ConfigError, match="unknown preset 'nope'; choose one of: paper, fast, smoke, paper_k100"):
         preset("nope")
 
@@ -46,3 +47,13 @@ def test_many_agent_presets_draw_ten_of_a_hundred_with_weights_one_over_k(base):
     many = preset(f"{base}_k100")
     assert (many.num_agents, many.agents_per_round, many.aggregation_weight, many.max_rounds) == (100, 10, 0.01, 50)
     assert many.replace(num_agents=10, participation=1.0, max_rounds=preset(base).max_rounds) == preset(base)
+
+
+def test_the_adult_preset_is_the_authors_census_setting():
+    census = preset("paper_adult")
+    assert (census.dataset.value, census.model.value, census.stop_accuracy) == ("adult", "census_mlp", 0.85)
+    assert census.targets == (Target(13_871, 0),) and census.num_agents == 10
+    with pytest.raises(ConfigError, match="model model_a does not take adult inputs; use census_mlp"):
+        census.replace(model="model_a")
+    with pytest.raises(ConfigError, match="target"):
+        census.replace(targets=(Target(5454, 7),))  # a Fashion-MNIST class: Adult has two
