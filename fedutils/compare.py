@@ -205,13 +205,12 @@ def attacker_share(run: RunResult) -> pd.DataFrame:
     Raises:
         ConfigError: the run had no attacker.
     """
-    agents = run.agents_frame()
-    if not agents["is_malicious"].any():
+    attacked = run.attacker_rounds()
+    if not attacked:
         raise ConfigError("this run has no malicious agent whose share of the step could be measured.")
+    agents = run.agents_frame()
     rows = {}
-    for round_index, group in agents.groupby("round"):
-        if not group["is_malicious"].any():
-            continue
+    for round_index, group in agents[agents["round"].isin(attacked)].groupby("round"):
         attacker = group[group["is_malicious"]].iloc[0]
         used = group["aggregated"] & group["selected"].fillna(True).astype(bool)  # plain FedAvg records no choice
         recorded = attacker["coordinate_share"]
@@ -240,14 +239,13 @@ def defense_outcomes(runs: Mapping[tuple, RunResult], names: Sequence[str] = ("a
     rows = []
     for run in runs.values():
         confidence = run.to_frame()["target_confidence"]
-        has_attacker = bool(run.agents_frame()["is_malicious"].any())
         rows.append(
             {
                 "rounds": run.rounds,
                 "final_target_confidence": float(confidence.iloc[-1]),
                 "highest_target_confidence": float(confidence.max()),
                 "final_accuracy": run.final_accuracy,
-                "attacker_share": attacker_share(run)["attacker_share"].mean() if has_attacker else np.nan,
+                "attacker_share": attacker_share(run)["attacker_share"].mean() if run.attacker_rounds() else np.nan,
             }
         )
     return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(list(runs), names=list(names)))

@@ -14,9 +14,10 @@ layers in ``forward``; every network in :mod:`fedutils.models` is built so
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -206,9 +207,7 @@ def attributions(
     """
     chosen = [lookup({m.value: m for m in Method}, str(m), "attribution method") for m in methods]
     options = options or AttributionOptions()
-    was_training = model.training
-    model.eval()
-    try:
+    with _eval_mode(model):
         if target is None:
             with torch.no_grad():
                 target = model(inputs).argmax(dim=1)
@@ -217,19 +216,24 @@ def attributions(
             for notice in CAPTUM_NOTICES:
                 warnings.filterwarnings("ignore", message=notice, category=UserWarning)
             return {m: ATTRIBUTORS[m](model, inputs, target, options).detach().cpu() for m in chosen}
-    finally:
-        model.train(was_training)
 
 
 def predictions(model: nn.Module, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The predicted class and its softmax probability for each input (eval mode)."""
+    with _eval_mode(model), torch.no_grad():
+        confidence, predicted = model(inputs).softmax(dim=1).max(dim=1)
+    return predicted.cpu(), confidence.cpu()
+
+
+@contextlib.contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[None]:
+    """Dropout off while inside; the model's own mode restored afterwards."""
     was_training = model.training
     model.eval()
-    with torch.no_grad():
-        probabilities = model(inputs).softmax(dim=1)
-    model.train(was_training)
-    confidence, predicted = probabilities.max(dim=1)
-    return predicted.cpu(), confidence.cpu()
+    try:
+        yield
+    finally:
+        model.train(was_training)
 
 
 def _ranks(values: torch.Tensor) -> torch.Tensor:

@@ -65,6 +65,14 @@ def _place_legend(ax: Axes) -> None:
         ax.legend()
 
 
+def _legend_beside(fig: Figure, handles: Sequence, title: str | None) -> None:
+    """Title the figure, lay it out, and give its panels one shared legend to their right."""
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+
+
 CROWDED_LEGEND = 4
 """Legends with more entries than this go beside the plot rather than inside it."""
 
@@ -401,7 +409,7 @@ def robust_rounds(runs: Mapping[str, RunResult], title: str | None = None) -> Fi
         frame = run.to_frame()
         confidence.plot(frame.index, frame["target_confidence"], marker="o", color=colour, label=label)
         accuracy.plot(frame.index, 100 * frame["val_accuracy"], marker="o", color=colour, label=label)
-        if run.agents_frame()["is_malicious"].any():
+        if run.attacker_rounds():
             shares = attacker_share(run)
             share.plot(shares.index, 100 * shares["attacker_share"], marker="o", color=colour, label=label)
             share.plot(shares.index, 100 * shares["fair_share"], color=colour, linestyle=":", linewidth=1)
@@ -413,11 +421,7 @@ def robust_rounds(runs: Mapping[str, RunResult], title: str | None = None) -> Fi
     _label_per_round(share, "attacker's share of the step (%)", "What the rule took from the attacker")
     for ax in (confidence, accuracy, share):
         ax.get_legend().remove()
-    handles = [*confidence.get_legend_handles_labels()[0], fair]  # one legend for the three panels, beside them
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    _legend_beside(fig, [*confidence.get_legend_handles_labels()[0], fair], title)
     return fig
 
 
@@ -560,7 +564,7 @@ def participation(runs: Mapping[str, RunResult], title: str | None = None) -> Fi
         title: a title over the two panels.
     """
     fig, (confidence, accuracy) = plt.subplots(1, 2, figsize=(12.0, 3.8))
-    drawn = next((run.attacker_rounds() for run in runs.values() if run.attacker_rounds()), [])
+    drawn = next((rounds for run in runs.values() if (rounds := run.attacker_rounds())), [])
     for ax in (confidence, accuracy):
         for round_index in drawn:
             ax.axvspan(round_index - 0.5, round_index + 0.5, color="C3", alpha=0.12, linewidth=0)
@@ -577,11 +581,7 @@ def participation(runs: Mapping[str, RunResult], title: str | None = None) -> Fi
     _label_per_round(accuracy, "validation accuracy (%)", "Global model after each round")
     for ax in (confidence, accuracy):
         ax.get_legend().remove()
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    handles = confidence.get_legend_handles_labels()[0]  # one legend for both panels, beside them
-    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    _legend_beside(fig, confidence.get_legend_handles_labels()[0], title)
     return fig
 
 
