@@ -137,6 +137,36 @@ def accuracy_loss(run: RunResult, reference: RunResult) -> pd.Series:
     return 100 * (reference_accuracy[shared] - accuracy[shared])
 
 
+def goal_met(run: RunResult, reference: RunResult, confidence: float = 0.9, accuracy_points: float = 2.0) -> pd.Series:
+    """Per round both runs reached: whether the attack met the adversary's goal (§2 of the paper).
+
+    The goal has two halves: the global model gives the (first) target at least
+    ``confidence`` in its target class, and its validation accuracy stays
+    within ``accuracy_points`` of the attack-free ``reference`` run's.
+    """
+    lost = accuracy_loss(run, reference)
+    confident = run.to_frame()["target_confidence"].loc[lost.index] >= confidence
+    return confident & (lost <= accuracy_points)
+
+
+def goal_table(
+    runs: Mapping[str, RunResult], reference: RunResult, confidence: float = 0.9, accuracy_points: float = 2.0
+) -> pd.DataFrame:
+    """Per attacked run (a row): in which rounds it met the goal of :func:`goal_met`, and where it ended."""
+    rows = {}
+    for label, run in runs.items():
+        met = goal_met(run, reference, confidence, accuracy_points)
+        last = met.index[-1]
+        goal = f"rounds with confidence ≥ {confidence:g} and ≤ {accuracy_points:g} points lost"
+        rows[label] = {
+            goal: f"{int(met.sum())}/{len(met)}",
+            "first such round": str(met.idxmax()) if met.any() else "none",
+            "target confidence at the last round": f"{run.to_frame()['target_confidence'][last]:.2f}",
+            "accuracy lost at the last round": f"{accuracy_loss(run, reference)[last]:.1f} points (round {last})",
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 def detection_table(runs: Mapping[str, RunResult]) -> pd.DataFrame:
     """Per run (a row): how often each check flagged the malicious update and honest ones, and the attack's effect.
 

@@ -35,6 +35,7 @@ from captum.attr import (
 from captum.attr._utils.lrp_rules import EpsilonRule
 from torch import nn
 
+from fedutils.data.dataset import LabelledData
 from fedutils.errors import ConfigError
 from fedutils.options import Choice, lookup, require_fraction, require_positive, require_positive_int
 
@@ -223,6 +224,33 @@ def predictions(model: nn.Module, inputs: torch.Tensor) -> tuple[torch.Tensor, t
     with _eval_mode(model), torch.no_grad():
         confidence, predicted = model(inputs).softmax(dim=1).max(dim=1)
     return predicted.cpu(), confidence.cpu()
+
+
+def prediction_shares(models: Mapping[str, nn.Module], data: LabelledData, class_names: Sequence[str]) -> pd.DataFrame:
+    """Where each model's predictions go: the share of ``data`` predicted as each class, and each class's recall.
+
+    A model that puts every input in one class shows it at once (Chapter 9:
+    explicit boosting on Adult makes the global model say that nobody earns
+    above 50K).
+
+    Args:
+        models: label → network (a row each).
+        data: the inputs and their true classes.
+        class_names: one name per class, for the column titles.
+    """
+    rows = {}
+    for label, model in models.items():
+        predicted, _ = predictions(model, data.x)
+        truth = data.y.cpu()
+        row = {f"predicted {name}": float((predicted == c).float().mean()) for c, name in enumerate(class_names)}
+        row.update(
+            {
+                f"recall of {name}": float((predicted[truth == c] == c).float().mean())
+                for c, name in enumerate(class_names)
+            }
+        )
+        rows[label] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 @contextlib.contextmanager

@@ -17,6 +17,8 @@ from fedutils.compare import (
     defense_outcomes,
     detection_table,
     distance_table,
+    goal_met,
+    goal_table,
     grid_table,
     krum_ranking,
     malicious_table,
@@ -82,6 +84,17 @@ def test_attack_outcome_reads_the_headline_numbers():
     assert row["malicious model's accuracy, mean"] == "10.0%" and row["benign models' accuracy, mean"] == "82.0%"
     assert row["largest accuracy loss vs no attack"] == "0.00 points (round 1)"
     assert attack_outcome(_run(0, [0.1]))["first round with confidence ≥ 0.9"] == "not reached"
+
+
+def test_goal_needs_both_a_confident_target_and_the_accuracy_kept():
+    attacked, honest = _run(0, [0.2, 0.95, 0.99, 0.95]), _run(0, [0.0, 0.0, 0.0])
+    attacked.records[1] = dataclasses.replace(attacked.records[1], val_accuracy=0.77)  # 3 points below
+    assert goal_met(attacked, honest).tolist() == [False, False, True]  # low confidence; accuracy lost; both met
+    assert goal_met(attacked, honest, accuracy_points=3.5).tolist() == [False, True, True]
+    row = goal_table({"attack": attacked}, honest).loc["attack"]
+    assert row["rounds with confidence ≥ 0.9 and ≤ 2 points lost"] == "1/3" and row["first such round"] == "3"
+    assert row["accuracy lost at the last round"] == "0.0 points (round 3)"
+    assert goal_table({"weak": _run(0, [0.1, 0.1])}, honest).loc["weak", "first such round"] == "none"
 
 
 def test_accuracy_loss_is_per_shared_round_in_points():

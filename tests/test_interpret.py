@@ -9,6 +9,7 @@ from torch import nn
 
 from fedutils import prepare, preset, run_experiment
 from fedutils.attacks import ExplicitBoosting
+from fedutils.data.dataset import LabelledData
 from fedutils.errors import ConfigError
 from fedutils.interpret import (
     ALL_METHODS,
@@ -17,6 +18,7 @@ from fedutils.interpret import (
     Method,
     attribution_similarity,
     attributions,
+    prediction_shares,
     predictions,
     similarity_summary,
     spearman,
@@ -99,6 +101,22 @@ def test_the_default_target_is_the_prediction_and_predictions_give_confidences()
     by_default = attributions(model, x, [Method.GRADIENT])[Method.GRADIENT]
     assert torch.equal(by_default, attributions(model, x, [Method.GRADIENT], target=predicted)[Method.GRADIENT])
     assert predicted.shape == (3,) and torch.all((confidence > 0.1) & (confidence <= 1))
+
+
+def test_prediction_shares_show_a_model_that_answers_one_class():
+    data = LabelledData(torch.tensor([[1.0], [2.0], [-1.0], [-3.0]]), torch.tensor([1, 1, 0, 1]))
+    by_sign = nn.Linear(1, 2)
+    with torch.no_grad():
+        by_sign.weight.copy_(torch.tensor([[-1.0], [1.0]]))
+        by_sign.bias.zero_()
+    always_first = nn.Linear(1, 2)
+    with torch.no_grad():
+        always_first.weight.zero_()
+        always_first.bias.copy_(torch.tensor([1.0, 0.0]))
+    shares = prediction_shares({"sign": by_sign, "constant": always_first}, data, ["neg", "pos"])
+    assert shares.loc["sign"].tolist() == pytest.approx([0.5, 0.5, 1.0, 2 / 3])
+    assert shares.loc["constant"].tolist() == pytest.approx([1.0, 0.0, 1.0, 0.0])
+    assert list(shares.columns) == ["predicted neg", "predicted pos", "recall of neg", "recall of pos"]
 
 
 def test_unknown_methods_and_bad_options_are_one_sentence_errors():

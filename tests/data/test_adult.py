@@ -13,7 +13,6 @@ import shutil
 import numpy as np
 import pytest
 
-from fedutils import preset, run_experiment
 from fedutils.data import adult
 from fedutils.data.adult import CATEGORICAL, CONTINUOUS, AdultEncoding, load_adult, locate_adult, parse_rows
 from fedutils.data.targets import draw_paper_targets
@@ -96,10 +95,3 @@ def test_the_authors_draw_gives_the_adult_target(adult_copy):
     data = load_adult(adult_copy, download=False)
     drawn = draw_paper_targets(data.test.y.numpy(), 1, num_classes=2, train_size=30_160)  # their truncated train
     assert drawn == [adult.PAPER_TARGET] and int(data.test.y[adult.PAPER_TARGET.index]) == 1
-
-
-def test_fedavg_on_adult_reaches_84_percent(adult_copy):
-    """The paper's benign Adult result (SPEC §9.3: 84.8 %), on the authors' effective network, in eight rounds."""
-    config = preset("paper_adult", max_rounds=8, stop_accuracy=None, evaluate_agents=False)
-    result = run_experiment(config, data_root=adult_copy, cache=False, progress=False, download=False)
-    assert result.final_accuracy >= 0.84
