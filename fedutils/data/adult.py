@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from fedutils.data.dataset import Dataset, LabelledData
@@ -87,6 +88,8 @@ class UciFile:
 TRAIN_FILE = UciFile("adult.data", "5b00264637dbfec36bdeaab5676b0b309ff9eb788d63554ca0a249491c86603d")
 TEST_FILE = UciFile("adult.test", "a2a9044bc167a35b2361efbabec64e89d69ce82d9790d2980119aac5fd7e9c05")
 FILES = (TRAIN_FILE, TEST_FILE)
+SPLITS = ("train", "test")
+"""The splits, in the order of :data:`FILES`."""
 
 PAPER_TARGET = Target(index=13_871, target_class=0)
 """The target the authors' code would draw (SPEC §2.2–2.3): after its seed-777 permutation of 30,160 training
@@ -126,6 +129,18 @@ class AdultEncoding:
         pairs = zip(CATEGORICAL, self.categories, strict=True)
         return list(CONTINUOUS) + [f"{column}={value}" for column, values in pairs for value in values]
 
+    def summary(self) -> pd.DataFrame:
+        """One row per original feature: its kind, how many columns it becomes, and (categorical) its values."""
+        rows = [
+            {"feature": c, "kind": "continuous, min–max scaled", "columns": 1, "values": f"{low:,.0f} – {high:,.0f}"}
+            for c, low, high in zip(CONTINUOUS, self.minima, self.maxima, strict=True)
+        ]
+        rows += [
+            {"feature": c, "kind": "categorical, one-hot", "columns": len(values), "values": ", ".join(values)}
+            for c, values in zip(CATEGORICAL, self.categories, strict=True)
+        ]
+        return pd.DataFrame(rows).set_index("feature")
+
     def encode(self, rows: list[list[str]]) -> np.ndarray:
         """``(len(rows), n_features)`` float32: scaled continuous features, then the one-hot blocks."""
         low, high = np.array(self.minima), np.array(self.maxima)
@@ -149,6 +164,27 @@ def load_adult(root: str | Path | None = None, *, download: bool = True) -> Data
         DataError: the files are missing (and cannot be downloaded) or corrupt.
     """
     return _load_folder(locate_adult(root, download=download))
+
+
+def load_adult_table(split: str = "train", root: str | Path | None = None, *, download: bool = True) -> pd.DataFrame:
+    """The complete rows of one split as read, before encoding: row ``i`` is example ``i`` of :func:`load_adult`.
+
+    Args:
+        split: ``"train"`` (``adult.data``) or ``"test"`` (``adult.test``).
+        root, download: as for :func:`load_adult`.
+    """
+    if split not in SPLITS:
+        raise DataError(f"split must be one of {', '.join(SPLITS)}, got {split!r}.")
+    rows = _rows(locate_adult(root, download=download))[SPLITS.index(split)]
+    table = pd.DataFrame(rows, columns=list(COLUMNS))
+    table[list(CONTINUOUS)] = table[list(CONTINUOUS)].astype(np.int64)
+    table["income"] = table["income"].str.rstrip(".")
+    return table
+
+
+def load_adult_encoding(root: str | Path | None = None, *, download: bool = True) -> AdultEncoding:
+    """The encoding :func:`load_adult` fits on the training rows (arguments as for it)."""
+    return AdultEncoding.fit(_rows(locate_adult(root, download=download))[0])
 
 
 def locate_adult(root: str | Path | None = None, *, download: bool = True) -> Path:
@@ -184,8 +220,15 @@ def _find_or_download(folder: Path, download: bool) -> Path:
 
 
 @functools.lru_cache(maxsize=2)
-def _load_folder(folder: Path) -> Dataset:
+def _rows(folder: Path) -> tuple[list[list[str]], list[list[str]]]:
+    """The verified files' complete rows: (train, test)."""
     train_rows, test_rows = (_complete_rows(_verified_text(folder, f)) for f in FILES)
+    return train_rows, test_rows
+
+
+@functools.lru_cache(maxsize=2)
+def _load_folder(folder: Path) -> Dataset:
+    train_rows, test_rows = _rows(folder)
     encoding = AdultEncoding.fit(train_rows)
     train = LabelledData(torch.from_numpy(encoding.encode(train_rows)), _labels(train_rows))
     test = LabelledData(torch.from_numpy(encoding.encode(test_rows)), _labels(test_rows))

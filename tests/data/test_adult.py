@@ -14,7 +14,16 @@ import numpy as np
 import pytest
 
 from fedutils.data import adult
-from fedutils.data.adult import CATEGORICAL, CONTINUOUS, AdultEncoding, load_adult, locate_adult, parse_rows
+from fedutils.data.adult import (
+    CATEGORICAL,
+    CONTINUOUS,
+    AdultEncoding,
+    load_adult,
+    load_adult_encoding,
+    load_adult_table,
+    locate_adult,
+    parse_rows,
+)
 from fedutils.data.targets import draw_paper_targets
 from fedutils.errors import DataError
 
@@ -62,6 +71,9 @@ def test_encoding_scales_with_the_training_range_and_one_hot_encodes_the_trainin
     assert test[0, united_states] == 1.0 and test[1, united_states] == 0.0
     assert "native-country=Peru" not in encoding.feature_names  # never in training: no column, the block stays zero
     assert test[1, len(CONTINUOUS) :].sum() == len(CATEGORICAL) - 3  # Some-college, Machine-op-inspct, Peru unseen
+    summary = encoding.summary()
+    assert summary["columns"].sum() == x.shape[1] and list(summary.index) == [*CONTINUOUS, *CATEGORICAL]
+    assert summary.loc["age", "values"] == "39 – 90" and summary.loc["sex", "values"] == "Female, Male"
 
 
 def test_missing_and_corrupt_files_are_one_sentence_errors(tmp_path):
@@ -83,6 +95,18 @@ def test_the_real_files_give_the_papers_104_features(adult_copy):
     assert data.train.x[:, : len(CONTINUOUS)].min() == 0 and data.train.x[:, : len(CONTINUOUS)].max() == 1
     assert data.train.y.float().mean().item() == pytest.approx(0.249, abs=0.001)  # 24.9 % earn above 50K
     assert data.class_names == ("<=50K", ">50K")
+
+
+def test_the_table_is_the_datasets_rows_before_encoding(adult_copy):
+    data = load_adult(adult_copy, download=False)
+    test = load_adult_table("test", adult_copy, download=False)
+    assert len(test) == len(data.test) and list(test.columns) == list(adult.COLUMNS)
+    assert ((test["income"] == ">50K").to_numpy() == data.test.y.numpy().astype(bool)).all()
+    encoding = load_adult_encoding(adult_copy, download=False)
+    assert encoding.feature_names == load_adult_encoding(adult_copy, download=False).feature_names
+    assert np.allclose(encoding.encode(test.astype(str).to_numpy().tolist()), data.test.x.numpy())
+    with pytest.raises(DataError, match="split must be one of train, test"):
+        load_adult_table("validation", adult_copy)
 
 
 def test_env_var_and_its_adult_subfolder_are_searched(adult_copy, tmp_path, monkeypatch):
