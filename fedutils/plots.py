@@ -563,26 +563,65 @@ def participation(runs: Mapping[str, RunResult], title: str | None = None) -> Fi
         runs: legend label → run.
         title: a title over the two panels.
     """
-    fig, (confidence, accuracy) = plt.subplots(1, 2, figsize=(12.0, 3.8))
+    fig, confidence, accuracy = _confidence_and_accuracy(runs)
     drawn = next((rounds for run in runs.values() if (rounds := run.attacker_rounds())), [])
     for ax in (confidence, accuracy):
         for round_index in drawn:
             ax.axvspan(round_index - 0.5, round_index + 0.5, color="C3", alpha=0.12, linewidth=0)
+    for index, run in enumerate(runs.values()):
+        marked = run.to_frame().loc[run.attacker_rounds()]
+        confidence.scatter(marked.index, marked["target_confidence"], marker="x", s=50, color=f"C{index}", zorder=3)
+        accuracy.scatter(marked.index, 100 * marked["val_accuracy"], marker="x", s=50, color=f"C{index}", zorder=3)
+    confidence.fill_between([], [], color="C3", alpha=0.12, label="attacker drawn (×)")
+    _legend_beside(fig, confidence.get_legend_handles_labels()[0], title)
+    return fig
+
+
+def attack_goal(
+    runs: Mapping[str, RunResult],
+    reference: RunResult,
+    confidence: float = 0.9,
+    accuracy_points: float = 2.0,
+    title: str | None = None,
+) -> Figure:
+    """Target confidence and validation accuracy per round, against the adversary's goal (§2 of the paper).
+
+    The goal (:func:`fedutils.compare.goal_met`) is met in a round when a
+    run's confidence curve is above the dotted line and its accuracy curve
+    inside the grey band: within ``accuracy_points`` of the attack-free run.
+
+    Args:
+        runs: legend label → attacked run.
+        reference: the attack-free run with the same settings (drawn dashed, black).
+        confidence: the confidence the target must reach.
+        accuracy_points: how many points of accuracy the attack may cost.
+        title: a title over the two panels.
+    """
+    fig, confidence_ax, accuracy_ax = _confidence_and_accuracy(runs)
+    confidence_ax.axhline(confidence, color="grey", linestyle=":", label=f"confidence {confidence:g}")
+    frame = reference.to_frame()
+    kept = 100 * frame["val_accuracy"]
+    (line,) = accuracy_ax.plot(frame.index, kept, color="black", linestyle="--", label="no attack")
+    band = accuracy_ax.fill_between(
+        frame.index, kept - accuracy_points, kept, color="grey", alpha=0.25, label=f"within {accuracy_points:g} points"
+    )
+    _legend_beside(fig, [*confidence_ax.get_legend_handles_labels()[0], line, band], title)
+    return fig
+
+
+def _confidence_and_accuracy(runs: Mapping[str, RunResult]) -> tuple[Figure, Axes, Axes]:
+    """Two panels, target confidence and validation accuracy per round, a line (colour ``C{i}``) per run."""
+    fig, (confidence, accuracy) = plt.subplots(1, 2, figsize=(12.0, 3.8))
     for index, (label, run) in enumerate(runs.items()):
         frame, colour = run.to_frame(), f"C{index}"
         confidence.plot(frame.index, frame["target_confidence"], color=colour, label=label)
         accuracy.plot(frame.index, 100 * frame["val_accuracy"], color=colour, label=label)
-        marked = frame.loc[run.attacker_rounds()]
-        confidence.scatter(marked.index, marked["target_confidence"], marker="x", s=50, color=colour, zorder=3)
-        accuracy.scatter(marked.index, 100 * marked["val_accuracy"], marker="x", s=50, color=colour, zorder=3)
-    confidence.fill_between([], [], color="C3", alpha=0.12, label="attacker drawn (×)")
     confidence.set_ylim(-0.03, 1.03)
     _label_per_round(confidence, "confidence in the target class", "Global model on the target")
     _label_per_round(accuracy, "validation accuracy (%)", "Global model after each round")
     for ax in (confidence, accuracy):
         ax.get_legend().remove()
-    _legend_beside(fig, confidence.get_legend_handles_labels()[0], title)
-    return fig
+    return fig, confidence, accuracy
 
 
 def targets_hit(runs: Mapping[str, RunResult]) -> Figure:

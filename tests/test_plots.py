@@ -207,6 +207,17 @@ def test_participation_shades_and_marks_the_attackers_rounds():
     assert "attacker drawn (×)" in [t.get_text() for t in fig.legends[0].get_texts()]
 
 
+def test_attack_goal_draws_the_goal_line_and_the_accuracy_band():
+    fig = plots.attack_goal({"explicit boosting": _drawn_run({2, 4})}, _drawn_run(set()), accuracy_points=3.0)
+    confidence, accuracy = fig.axes
+    assert all(ax.get_xlabel() and ax.get_ylabel() for ax in fig.axes)
+    assert 0.9 in [line.get_ydata()[0] for line in confidence.lines]  # the confidence the goal asks for
+    reference = [line for line in accuracy.lines if line.get_linestyle() == "--"]
+    assert len(reference) == 1 and len(accuracy.collections) == 1  # the attack-free curve and its band
+    texts = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert texts == ["explicit boosting", "confidence 0.9", "no attack", "within 3 points"]
+
+
 def test_targets_hit_and_distance_bands(checked_run):
     fig = plots.targets_hit({"explicit boosting": checked_run})
     _labelled(fig)
