@@ -2,7 +2,8 @@
 
 Each chapter runs top to bottom through papermill with small values injected
 into its ``parameters`` cell (the ``smoke`` preset: 200 real Fashion-MNIST
-images per agent, two rounds, one seed), so this proves the wiring, not the results.
+images per agent, two rounds, one seed; for Chapter 9, 300 real Adult rows per
+agent), so this proves the wiring, not the results.
 """
 
 from __future__ import annotations
@@ -48,6 +49,14 @@ SMOKE_PARAMETERS: dict[str, dict[str, object]] = {
         "similarity_images": 5,
         "device": "cpu",
     },
+    "09_adult": {
+        "rounds": 2,
+        "stealth_rounds": 2,
+        "histogram_round": 2,
+        "samples_per_agent": 300,
+        "data_root": None,  # the folder of the adult_copy fixture
+        "device": "cpu",
+    },
     "10_scale": {
         "preset_name": "smoke",
         "many_rounds": 2,
@@ -88,13 +97,20 @@ def test_chapter_source_is_stripped_and_well_formed(path):
         assert f"{name} =" in tagged[0].source, f"smoke parameter {name} is not in the parameters cell"
 
 
+NEEDS_ADULT = "09_adult"
+"""The chapter that reads UCI Adult: it runs on the real files (the ``adult_copy`` fixture finds them)."""
+
+
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
-def test_chapter_runs_with_smoke_parameters(path, tmp_path):
+def test_chapter_runs_with_smoke_parameters(path, tmp_path, request):
     executed = tmp_path / path.name
+    parameters = dict(SMOKE_PARAMETERS[path.stem])
+    if path.stem == NEEDS_ADULT:
+        parameters["data_root"] = str(request.getfixturevalue("adult_copy"))
     papermill.execute_notebook(
         str(path),
         str(executed),
-        parameters=SMOKE_PARAMETERS[path.stem],
+        parameters=parameters,
         cwd=str(path.parent),
         kernel_name="python3",
         progress_bar=False,
