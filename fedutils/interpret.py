@@ -22,18 +22,22 @@ from dataclasses import dataclass
 
 import pandas as pd
 import torch
-from captum.attr import (
-    LRP,
-    Deconvolution,
-    DeepLift,
-    GuidedBackprop,
-    InputXGradient,
-    IntegratedGradients,
-    NoiseTunnel,
-    Saliency,
-)
-from captum.attr._utils.lrp_rules import EpsilonRule
 from torch import nn
+from tqdm import TqdmWarning
+
+with warnings.catch_warnings():  # Captum imports tqdm.auto, which warns where notebook widgets are missing
+    warnings.simplefilter("ignore", TqdmWarning)
+    from captum.attr import (
+        LRP,
+        Deconvolution,
+        DeepLift,
+        GuidedBackprop,
+        InputXGradient,
+        IntegratedGradients,
+        NoiseTunnel,
+        Saliency,
+    )
+    from captum.attr._utils.lrp_rules import EpsilonRule
 
 from fedutils.data.dataset import LabelledData
 from fedutils.errors import ConfigError
