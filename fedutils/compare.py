@@ -144,7 +144,10 @@ def goal_met(run: RunResult, reference: RunResult, confidence: float = 0.9, accu
     ``confidence`` in its target class, and its validation accuracy stays
     within ``accuracy_points`` of the attack-free ``reference`` run's.
     """
-    lost = accuracy_loss(run, reference)
+    return _goal_rounds(run, accuracy_loss(run, reference), confidence, accuracy_points)
+
+
+def _goal_rounds(run: RunResult, lost: pd.Series, confidence: float, accuracy_points: float) -> pd.Series:
     confident = run.to_frame()["target_confidence"].loc[lost.index] >= confidence
     return confident & (lost <= accuracy_points)
 
@@ -155,14 +158,15 @@ def goal_table(
     """Per attacked run (a row): in which rounds it met the goal of :func:`goal_met`, and where it ended."""
     rows = {}
     for label, run in runs.items():
-        met = goal_met(run, reference, confidence, accuracy_points)
+        lost = accuracy_loss(run, reference)
+        met = _goal_rounds(run, lost, confidence, accuracy_points)
         last = met.index[-1]
         goal = f"rounds with confidence ≥ {confidence:g} and ≤ {accuracy_points:g} points lost"
         rows[label] = {
             goal: f"{int(met.sum())}/{len(met)}",
             "first such round": str(met.idxmax()) if met.any() else "none",
             "target confidence at the last round": f"{run.to_frame()['target_confidence'][last]:.2f}",
-            "accuracy lost at the last round": f"{accuracy_loss(run, reference)[last]:.1f} points (round {last})",
+            "accuracy lost at the last round": f"{lost[last]:.1f} points (round {last})",
         }
     return pd.DataFrame.from_dict(rows, orient="index")
 
