@@ -36,6 +36,12 @@ class Agent(Protocol):
         ...
 
 
+def local_training_seed(run_seed: int, round_index: int, agent_id: int) -> int:
+    """The seed of agent ``agent_id``'s local work in round ``round_index`` (batch order, dropout): its own
+    stream, so that the order in which agents are computed, or computing them together, changes nothing."""
+    return derive_seed(run_seed, Stream.LOCAL_TRAINING, round_index, agent_id)
+
+
 @dataclass(frozen=True)
 class LocalTraining:
     """How a benign agent trains in each round (SPEC §4).
@@ -107,8 +113,11 @@ class BenignAgent:
     def num_steps(self) -> int:
         return self.training.steps_for(len(self.data))
 
+    def stream_seed(self, round_index: int) -> int:
+        """The seed of this agent's batch order and dropout in round ``round_index``."""
+        return local_training_seed(self.seed, round_index, self.agent_id)
+
     def compute_update(self, global_params: torch.Tensor, round_index: int) -> torch.Tensor:
-        stream_seed = derive_seed(self.seed, Stream.LOCAL_TRAINING, round_index, self.agent_id)
-        with torch_seeded(stream_seed, global_params.device) as generator:
+        with torch_seeded(self.stream_seed(round_index), global_params.device) as generator:
             trained = self.training.train_from(self.model, global_params, self.data, generator)
         return trained - global_params

@@ -32,6 +32,7 @@ from fedutils.checks import (
 from fedutils.config import ExperimentConfig, PartitionScheme
 from fedutils.data.targets import Target
 from fedutils.errors import ConfigError, FedutilsError
+from fedutils.execution import ExecutorName
 from fedutils.experiment import run_experiment
 from fedutils.models import ModelName
 from fedutils.presets import PRESETS, preset
@@ -255,6 +256,14 @@ def _add_run_options(run: argparse.ArgumentParser) -> None:
     machine = run.add_argument_group("machine and files (do not change results)")
     machine.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or cuda:N")
     machine.add_argument(
+        "--executor",
+        choices=[e.value for e in ExecutorName],
+        default=ExecutorName.AUTO.value,
+        help="how each round's local training runs: 'batched' trains the honest agents together as one stacked "
+        "model (fast on a GPU), 'sequential' one after another (fastest on a CPU); 'auto' (default) picks "
+        "batched on CUDA or MPS and sequential on a CPU. Both give the same results up to float rounding",
+    )
+    machine.add_argument(
         "--data-root", metavar="DIR", help="folder with the dataset files (default: $FEDUTILS_DATA, Debian, cache)"
     )
     machine.add_argument("--no-download", action="store_true", help="never download a missing dataset")
@@ -409,6 +418,7 @@ def _run(args: argparse.Namespace) -> None:
         data_root=args.data_root,
         download=not args.no_download,
         device=args.device,
+        executor=args.executor,
         cache=not args.no_cache,
         cache_dir=args.cache_dir,
         progress=not args.quiet,

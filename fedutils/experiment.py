@@ -28,6 +28,7 @@ from fedutils.data.partition import dirichlet_shards, iid_shards
 from fedutils.data.targets import TargetSet, make_target_set
 from fedutils.device import resolve_device
 from fedutils.evaluator import Evaluator
+from fedutils.execution import ExecutorName, build_executor
 from fedutils.federation import run_federation
 from fedutils.models import build_model, flatten_parameters, weight_mask
 from fedutils.progress import progress_bar
@@ -134,19 +135,20 @@ def build_agents(setup: Setup, device: torch.device) -> list[Agent]:
     return agents
 
 
-def server_resources(setup: Setup, device: torch.device) -> ServerResources:
-    """What the server works with: its aggregation rule, the model's weight mask and accuracy on its held-out data."""
+def server_resources(setup: Setup, device: torch.device, *, stacked: bool = False) -> ServerResources:
+    """What the server works with: its aggregation rule, the model's weight mask and accuracy on its held-out data
+    (``stacked``: many candidate models evaluated as one, see :class:`~fedutils.evaluator.Evaluator`)."""
     model = build_model(setup.config.model, setup.dataset.num_classes).to(device)
     mask = weight_mask(model).to(device)
     rule = setup.config.aggregator or AggregationRule()
     aggregate = functools.partial(rule.aggregate, weight_mask=mask)
     if setup.held_out is None:
         return ServerResources(_no_held_out_data, aggregate, mask)
-    checker = Evaluator(model, setup.held_out.to(device), setup.targets.to(device))
-    return ServerResources(checker.accuracy, aggregate, mask)
+    checker = Evaluator(model, setup.held_out.to(device), setup.targets.to(device), stacked=stacked)
+    return ServerResources(checker.accuracies, aggregate, mask)
 
 
-def _no_held_out_data(params: torch.Tensor) -> float:
+def _no_held_out_data(params: torch.Tensor) -> list[float]:
     raise ValueError("the server holds no validation data of its own: only an accuracy check reserves it")
 
 
@@ -156,6 +158,7 @@ def run_experiment(
     data_root: str | Path | None = None,
     download: bool = True,
     device: str | torch.device = "auto",
+    executor: str | ExecutorName = ExecutorName.AUTO,
     cache: bool = True,
     cache_dir: str | Path | None = None,
     progress: bool = True,
@@ -167,26 +170,33 @@ def run_experiment(
         data_root: where the dataset lives (see :mod:`fedutils.data.fashion_mnist`).
         download: allow downloading a missing dataset.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
+        executor: how each round's local training runs (:mod:`fedutils.execution`):
+            ``"auto"`` (the honest agents stacked as one model on a GPU, one
+            after another on a CPU), ``"sequential"`` or ``"batched"``. Like the
+            device, it changes how the numbers are computed, not what they are,
+            so it is not part of the configuration or of the cache key.
         cache: reuse a finished run with the same configuration, and store this one.
         cache_dir: the cache folder (default ``$FEDUTILS_CACHE`` or ``~/.cache/fedutils/runs``).
         progress: show progress bars.
     """
+    torch_device = resolve_device(device)
+    execution = build_executor(executor, torch_device)
     store = ResultCache(cache_dir) if cache else None
     if store is not None:
         cached = store.load(config.to_dict())
         if cached is not None:
             return cached
-    torch_device = resolve_device(device)
     setup = prepare(config, data_root, download=download)
     agents = build_agents(setup, torch_device)
     evaluator = Evaluator(
         build_model(config.model, setup.dataset.num_classes).to(torch_device),
         setup.validation.to(torch_device),
         setup.targets.to(torch_device),
+        stacked=execution.stacked_evaluation,
     )
     initial = initial_parameters(config, setup.dataset.num_classes).to(torch_device)
-    server = server_resources(setup, torch_device)
-    result = run_federation(config, agents, evaluator, initial, server=server, progress=progress)
+    server = server_resources(setup, torch_device, stacked=execution.stacked_evaluation)
+    result = run_federation(config, agents, evaluator, initial, server=server, executor=execution, progress=progress)
     if store is not None:
         store.save(result)
     return result

@@ -24,6 +24,7 @@ from fedutils.aggregators import Aggregation, fedavg
 from fedutils.checks import Inspection, RoundUpdates, ServerChecks, ServerResources
 from fedutils.config import ExperimentConfig
 from fedutils.evaluator import Evaluator
+from fedutils.execution import Executor, SequentialExecutor
 from fedutils.progress import progress_bar
 from fedutils.results import AgentRecord, CheckRecord, RoundRecord, RunResult
 from fedutils.seeding import Stream, numpy_rng
@@ -36,16 +37,25 @@ def select_agents(num_agents: int, per_round: int, rng: np.random.Generator) -> 
     return sorted(int(i) for i in rng.choice(num_agents, per_round, replace=False))
 
 
-def _agent_record(
-    agent: Agent, update: torch.Tensor, global_params: torch.Tensor, evaluator: Evaluator | None, **handling: Any
-) -> AgentRecord:
-    """What the server records of one update: its norm, how it was handled and, if evaluating, w_G + δ_i."""
-    norm = update.norm().item()
+def _agent_records(
+    agents: Sequence[Agent],
+    updates: torch.Tensor,
+    global_params: torch.Tensor,
+    evaluator: Evaluator | None,
+    handling: Sequence[dict[str, Any]],
+) -> tuple[AgentRecord, ...]:
+    """What the server records of each update: its norm, how it was handled and, if evaluating, w_G + δ_i
+    (all candidates evaluated in one call, so that a stacked evaluator runs them as one model)."""
+    norms = updates.norm(dim=1).tolist()
     if evaluator is None:
-        return AgentRecord(agent.agent_id, agent.is_malicious, norm, None, None, **handling)
-    evaluation, outcomes = evaluator.evaluate(global_params + update)
-    confidence = outcomes[0].confidence
-    return AgentRecord(agent.agent_id, agent.is_malicious, norm, evaluation.accuracy, confidence, **handling)
+        seen: list[tuple[float | None, float | None]] = [(None, None)] * len(agents)
+    else:
+        evaluations = evaluator.evaluate_many(global_params + updates)
+        seen = [(evaluation.accuracy, outcomes[0].confidence) for evaluation, outcomes in evaluations]
+    return tuple(
+        AgentRecord(agent.agent_id, agent.is_malicious, norm, accuracy, confidence, **how)
+        for agent, norm, (accuracy, confidence), how in zip(agents, norms, seen, handling, strict=True)
+    )
 
 
 def _rule_reports(aggregation: Aggregation, keep: torch.Tensor) -> list[dict[str, Any]]:
@@ -82,6 +92,7 @@ def run_federation(
     initial_params: torch.Tensor,
     *,
     server: ServerResources | None = None,
+    executor: Executor | None = None,
     progress: bool = True,
 ) -> RunResult:
     """Run rounds until the global model reaches ``config.stop_accuracy`` or ``config.max_rounds`` pass.
@@ -94,7 +105,9 @@ def run_federation(
         server: the server's aggregation rule and what its checks need
             (held-out data, weight mask); required when ``config.checks`` or
             ``config.aggregator`` is set; without it the server uses FedAvg.
-        progress: show a progress bar over rounds (and over agents within a round).
+        executor: how the selected agents' updates are computed
+            (:mod:`fedutils.execution`); one after another by default.
+        progress: show a progress bar over rounds (and over the local work within a round).
 
     Returns:
         The per-round records, the final global parameters and the updates of
@@ -105,6 +118,7 @@ def run_federation(
     if (config.checks is not None or config.aggregator is not None) and server is None:
         raise ValueError("config sets checks or an aggregator, so run_federation needs server=server_resources(...)")
     aggregate = fedavg if server is None else server.aggregate
+    executor = SequentialExecutor() if executor is None else executor
     sampling = numpy_rng(config.seed, Stream.AGENT_SAMPLING)
     global_params = initial_params.clone()
     records: list[RoundRecord] = []
@@ -112,23 +126,20 @@ def run_federation(
     rounds = progress_bar(range(1, config.max_rounds + 1), desc="rounds", unit="round", disable=not progress)
     for round_index in rounds:
         started = time.perf_counter()
-        selected = select_agents(config.num_agents, config.agents_per_round, sampling)
-        agent_bar = progress_bar(selected, desc=f"round {round_index}", unit="agent", leave=False, disable=not progress)
-        updates = torch.stack([agents[i].compute_update(global_params, round_index) for i in agent_bar])
+        selected = [agents[i] for i in select_agents(config.num_agents, config.agents_per_round, sampling)]
+        updates = executor.updates(selected, global_params, round_index, progress=progress)
         weights = torch.full((len(selected),), config.aggregation_weight, device=updates.device)
         check_records: tuple[CheckRecord, ...] = ()
         keep = torch.ones(len(selected), dtype=torch.bool, device=updates.device)
         if config.checks is not None and server is not None:
             inspection = config.checks.inspect(RoundUpdates(global_params, updates, weights), server)
-            check_records = _check_records(inspection, config.checks, [agents[i] for i in selected])
+            check_records = _check_records(inspection, config.checks, selected)
             keep = inspection.keep
         aggregation = aggregate(updates, weights) if keep.all() else aggregate(updates[keep], weights[keep])
         reports = _rule_reports(aggregation, keep) if config.aggregator is not None else [{}] * len(selected)
+        handling = [{"aggregated": bool(kept), **report} for kept, report in zip(keep.tolist(), reports, strict=True)]
         agent_evaluator = evaluator if config.evaluate_agents else None
-        agent_records = tuple(
-            _agent_record(agents[i], update, global_params, agent_evaluator, aggregated=bool(kept), **report)
-            for i, update, kept, report in zip(selected, updates, keep, reports, strict=True)
-        )
+        agent_records = _agent_records(selected, updates, global_params, agent_evaluator, handling)
         if round_index in config.keep_updates:
             kept_updates[round_index] = updates.cpu()
         global_params = global_params + aggregation.step

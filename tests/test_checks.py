@@ -62,7 +62,9 @@ def test_needs_two_benign_updates():
 
 
 def _server(accuracy=lambda params: 1.0, mask=None, size=50):
-    return ServerResources(accuracy, fedavg, torch.ones(size, dtype=torch.bool) if mask is None else mask)
+    """A server whose held-out accuracy of a model is ``accuracy(params)``."""
+    mask = torch.ones(size, dtype=torch.bool) if mask is None else mask
+    return ServerResources(lambda stack: [accuracy(params) for params in stack], fedavg, mask)
 
 
 def _round(updates: torch.Tensor) -> RoundUpdates:

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from fedutils.agents import LocalTraining
+from fedutils.agents import LocalTraining, local_training_seed
 from fedutils.attacks.estimation import Estimation, EstimationUse, OthersUpdateTracker
 from fedutils.attacks.objectives import (
     AdversarialModel,
@@ -37,7 +37,7 @@ from fedutils.data.dataset import LabelledData
 from fedutils.data.targets import TargetSet
 from fedutils.errors import ConfigError
 from fedutils.options import normalise_fields, replace_options, require_non_negative, require_positive
-from fedutils.seeding import Stream, derive_seed, torch_seeded
+from fedutils.seeding import torch_seeded
 
 
 @dataclass(frozen=True)
@@ -163,7 +163,7 @@ class MaliciousAgent(abc.ABC):
     def compute_update(self, global_params: torch.Tensor, round_index: int) -> torch.Tensor:
         others = self.tracker.estimate(global_params, round_index)
         estimate = others if self.params.estimation is Estimation.PREVIOUS else None
-        stream_seed = derive_seed(self.seed, Stream.LOCAL_TRAINING, round_index, self.agent_id)
+        stream_seed = local_training_seed(self.seed, round_index, self.agent_id)
         with torch_seeded(stream_seed, global_params.device) as generator:
             update = self.craft(global_params, estimate, others, generator)
         self.tracker.remember(global_params, round_index, update)

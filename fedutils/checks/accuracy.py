@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
 from fedutils.checks.base import CheckOptions, RoundUpdates, ServerResources, Verdict
 from fedutils.options import require_fraction
 
@@ -52,11 +54,12 @@ class AccuracyCheck(CheckOptions):
 
     def inspect(self, round_updates: RoundUpdates, server: ServerResources) -> list[Verdict]:
         base, updates, weights = round_updates.global_params, round_updates.updates, round_updates.weights
+        count = len(updates)
+        others = [round_updates.others(i) for i in range(count)]
+        leave_one_out = torch.stack([server.aggregate(updates[rows], weights[rows]).step for rows in others])
+        accuracies = server.held_out_accuracies(torch.cat([base + updates, base + leave_one_out]))
         verdicts = []
-        for i in range(len(updates)):
-            others = round_updates.others(i)
-            own = server.held_out_accuracy(base + updates[i])
-            without = server.held_out_accuracy(base + server.aggregate(updates[others], weights[others]).step)
+        for own, without in zip(accuracies[:count], accuracies[count:], strict=True):
             gap = without - own
             verdicts.append(Verdict(gap > self.gamma, gap, {"accuracy": own, "others_accuracy": without}))
         return verdicts

@@ -62,13 +62,14 @@ class ServerResources:
     """What the server brings to its checks besides the updates.
 
     Attributes:
-        held_out_accuracy: accuracy (a fraction) of a flat parameter vector on
-            the server's own validation data, kept apart from the reported test data.
+        held_out_accuracies: accuracy (a fraction) of each of a stack of flat
+            parameter vectors ``(n, P)`` on the server's own validation data,
+            kept apart from the reported test data (all evaluated in one call).
         aggregate: the server's aggregation rule (FedAvg in the paper).
         weight_mask: True for the parameters that are weights (kernels), False for biases.
     """
 
-    held_out_accuracy: Callable[[torch.Tensor], float]
+    held_out_accuracies: Callable[[torch.Tensor], list[float]]
     aggregate: Aggregate
     weight_mask: torch.Tensor
 
