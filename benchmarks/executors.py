@@ -1,0 +1,145 @@
+"""A FedAvg round computed one agent at a time and with the honest agents stacked, on whichever device is here.
+
+For each network (default: the ``fast`` preset's and model A, the paper's),
+one round of k = 10 agents on the paper's IID shards (B = 50, E epochs), as
+:func:`~fedutils.federation.run_federation` records it: the updates, FedAvg,
+the evaluation of the new global model and of every w_G + δ_i on the 10,000
+test images. Timed four ways, in one process:
+
+1. ``before``: the round as fedutils computed it before the execution layer
+   (each agent's ``compute_update``, then each candidate evaluated alone):
+   the reference for "nothing got slower";
+2. ``sequential``: :class:`~fedutils.execution.SequentialExecutor`;
+3. ``batched``: :class:`~fedutils.execution.BatchedExecutor` and stacked evaluation;
+4. ``batched + compile`` (only with ``--compile``): the stacked loss under
+   ``torch.compile(mode="reduce-overhead")`` (CUDA graphs on a GPU),
+   compile time reported apart.
+
+It prints seconds per round (median of ``--repeats`` after one warm-up), the
+ratios against ``before`` and of ``sequential`` over ``batched``, and on CUDA
+the peak memory of the stacked round. Timings on a shared machine are noisy:
+compare ratios from one run.
+
+Usage: python benchmarks/executors.py [--models fast_cnn model_a] [--epochs 1] [--samples 1000] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from fedutils.aggregators import fedavg
+from fedutils.evaluator import Evaluator
+from fedutils.execution import BatchedExecutor, Executor, SequentialExecutor
+from fedutils.experiment import build_agents, initial_parameters, prepare
+from fedutils.federation import run_federation
+from fedutils.models import ModelName, build_model
+from fedutils.presets import preset
+
+
+def synchronise(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_seconds(work: Callable[[], None], repeats: int, device: torch.device) -> tuple[float, float]:
+    """(first call, median of the next ``repeats``) in seconds."""
+    timings = []
+    for _ in range(repeats + 1):
+        synchronise(device)
+        started = time.perf_counter()
+        work()
+        synchronise(device)
+        timings.append(time.perf_counter() - started)
+    return timings[0], statistics.median(timings[1:])
+
+
+def measure(model: str, args: argparse.Namespace, device: torch.device) -> dict[str, float]:
+    config = preset("fast", model=model, local_epochs=args.epochs, max_rounds=1, stop_accuracy=None)
+    config = config.replace(samples_per_agent=args.samples)
+    setup = prepare(config, download=False)
+    start = initial_parameters(config, setup.dataset.num_classes).to(device)
+    weights = torch.full((config.num_agents,), config.aggregation_weight, device=device)
+
+    def evaluator(stacked: bool) -> Evaluator:
+        network = build_model(config.model).to(device)
+        return Evaluator(network, setup.validation.to(device), setup.targets.to(device), stacked=stacked)
+
+    agents = build_agents(setup, device)
+    one_by_one, stacked = evaluator(False), evaluator(True)
+
+    def before() -> None:
+        updates = torch.stack([agent.compute_update(start, 1) for agent in agents])
+        for update in updates:
+            one_by_one.evaluate(start + update)
+        one_by_one.evaluate(start + fedavg(updates, weights).step)
+
+    def with_executor(executor: Executor, evaluation: Evaluator) -> Callable[[], None]:
+        return lambda: run_federation(config, agents, evaluation, start, executor=executor, progress=False)
+
+    batched = BatchedExecutor()
+    workloads: dict[str, Callable[[], None]] = {
+        "before": before,
+        "sequential": with_executor(SequentialExecutor(), one_by_one),
+        "batched": with_executor(batched, stacked),
+    }
+    if args.compile:
+        compiled = BatchedExecutor()
+        network = compiled._network(agents[0].model, tuple(setup.dataset.train.x.shape[1:]))
+        network._stacked_loss = torch.compile(network._stacked_loss, mode="reduce-overhead")
+        workloads["batched + compile"] = with_executor(compiled, stacked)
+
+    figures: dict[str, float] = {}
+    for name, work in workloads.items():
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        first, median = median_seconds(work, args.repeats, device)
+        figures[f"{name} s/round"] = median
+        figures[f"{name} first call s"] = first
+        if device.type == "cuda":
+            figures[f"{name} peak GiB"] = torch.cuda.max_memory_allocated(device) / 2**30
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=[ModelName.FAST_CNN.value, ModelName.MODEL_A.value])
+    parser.add_argument("--epochs", type=float, default=1, help="local epochs E (default 1; the paper: 5)")
+    parser.add_argument("--samples", type=int, help="images per agent (default: the whole 6,000-image shard)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--compile", action="store_true", help="also time the stacked loss under torch.compile")
+    parser.add_argument("--json", metavar="PATH", help="write the figures to PATH as JSON")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print(f"device: {name}; k = 10, B = 50, E = {args.epochs}, images per agent: {args.samples or 'all'}")
+    results = {}
+    for model in args.models:
+        figures = measure(model, args, device)
+        results[model] = figures
+        before, sequential = figures["before s/round"], figures["sequential s/round"]
+        print(f"\n{model}")
+        print(f"  {'execution':<20} {'s/round':>8} {'first call':>11} {'vs before':>10} {'vs sequential':>14}")
+        for label in ("before", "sequential", "batched", "batched + compile"):
+            if f"{label} s/round" not in figures:
+                continue
+            seconds = figures[f"{label} s/round"]
+            print(
+                f"  {label:<20} {seconds:8.2f} {figures[f'{label} first call s']:11.2f} "
+                f"{before / seconds:9.2f}x {sequential / seconds:13.2f}x"
+            )
+        if "batched peak GiB" in figures:
+            print(f"  peak GPU memory of the stacked round: {figures['batched peak GiB']:.2f} GiB")
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
