@@ -27,3 +27,9 @@ def test_book_builds_without_warnings(tmp_path):
     assert "colab.research.google.com/github/adversarial-lens/adversarial-lens" in chapter
     assert "Federated learning and FedAvg" in chapter
     assert (html / "appendix" / "references.html").exists()
+
+
+def test_cells_have_no_time_limit():
+    # A cell that trains federations may take over 20 minutes on a busy 2-core machine; slowness is not an
+    # error. -1 is nbclient's "no timeout" (jupyter-book passes it through as nb_execution_timeout).
+    assert yaml.safe_load((ROOT / "_config.yml").read_text())["execute"]["timeout"] == -1
