@@ -249,8 +249,11 @@ class _LeafOutput:
 
 
 def _trace(model: nn.Module, input_shape: tuple[int, ...]) -> list[_LeafOutput]:
-    """Run one example through a copy of ``model`` in training mode; every leaf module's output, in call order."""
-    probe = copy.deepcopy(model).cpu().train()
+    """Run one example through a copy of ``model``; every leaf module's output, in call order.
+
+    In eval mode, so that dropout draws nothing from torch's global generator (another thread may be
+    using it); the shapes are those of training mode."""
+    probe = copy.deepcopy(model).cpu().eval()
     calls: list[_LeafOutput] = []
     handles = [
         module.register_forward_hook(

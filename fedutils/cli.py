@@ -260,8 +260,9 @@ def _add_run_options(run: argparse.ArgumentParser) -> None:
         choices=[e.value for e in ExecutorName],
         default=ExecutorName.AUTO.value,
         help="how each round's local training runs: 'batched' trains the honest agents together as one stacked "
-        "model (fast on a GPU), 'sequential' one after another (fastest on a CPU); 'auto' (default) picks "
-        "batched on CUDA or MPS and sequential on a CPU. Both give the same results up to float rounding",
+        "model (fast on a GPU), 'parallel' spreads them over the CPU cores (one thread each), 'sequential' "
+        "trains one after another; 'auto' (default) picks batched on CUDA or MPS, parallel on a multi-core CPU. "
+        "All give the same results up to float rounding",
     )
     machine.add_argument(
         "--data-root", metavar="DIR", help="folder with the dataset files (default: $FEDUTILS_DATA, Debian, cache)"

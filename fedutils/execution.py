@@ -1,45 +1,59 @@
-"""How a round's updates are computed: one agent after another, or the honest agents stacked as one model.
+"""How a round's updates are computed: one agent after another, the honest agents stacked, or spread over cores.
 
 The round loop (:mod:`fedutils.federation`) asks an executor for the updates
 of the agents it selected and never learns how they were computed:
 
 * :class:`SequentialExecutor` calls each agent's
-  :meth:`~fedutils.agents.Agent.compute_update` in turn. On a CPU this is the
-  fastest path: the operations of one agent already use the cores.
+  :meth:`~fedutils.agents.Agent.compute_update` in turn.
 * :class:`BatchedExecutor` trains the honest agents that share their local
   training together, as one stacked model (:mod:`fedutils.batched`), and lets
   every other agent — the attacker — compute its update alone, as before.
   On a GPU this is what keeps the device busy: one local step of ten agents
   took 3.3 ms (``fast`` CNN) and 4.5 ms (model A) on an H200, against 18.4 and
   21.4 ms for ten agents one by one; on two CPU cores it was 0.8–0.9× as fast.
+* :class:`ParallelExecutor` splits the honest agents over the CPU cores and
+  trains the parts at the same time, in threads with one intra-op thread
+  each, while the calling thread computes the attacker's update. On two CPU
+  cores a round of ten honest agents took 0.61–0.64 of the sequential time
+  (the ``fast`` network and two cheaper CNNs), because one agent's small
+  operations cannot use two cores. It also shares the machine gracefully:
+  beside a second copy of itself a round took 2.8× as long, where the
+  sequential path, whose two OpenMP threads per process spin waiting for each
+  other, took 9.4× as long.
 
-Both give the same updates: each honest agent draws its batches and dropout
-masks from its own seeded stream (:func:`~fedutils.agents.local_training_seed`)
-either way.
+``auto`` picks ``batched`` on a GPU, ``parallel`` on a CPU with several
+cores, and ``sequential`` on one core.
+
+All give the same updates up to float rounding: each honest agent draws its
+batches and dropout masks from its own seeded stream
+(:func:`~fedutils.agents.local_training_seed`) whichever way it is trained.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from collections.abc import Hashable, Sequence
+from functools import partial
 from typing import Protocol
 
 import torch
-from torch import nn
 
 from fedutils.agents import Agent, BenignAgent
 from fedutils.batched import StackedNetwork
 from fedutils.errors import ConfigError
 from fedutils.options import Choice
+from fedutils.parallel import ThreadTeam, available_cores, one_intra_op_thread
 from fedutils.progress import progress_bar
 
 
 class ExecutorName(Choice):
-    """How a round's local training runs: ``auto`` (stacked on a GPU, one by one on a CPU), or either explicitly."""
+    """How a round's local training runs (see the module docstring)."""
 
     AUTO = "auto"
     SEQUENTIAL = "sequential"
     BATCHED = "batched"
+    PARALLEL = "parallel"
 
 
 STACKING_DEVICES = ("cuda", "mps")
@@ -55,9 +69,15 @@ class Executor(Protocol):
     Attributes:
         stacked_evaluation: whether the server should evaluate many candidate
             models as one stacked model too (see :class:`~fedutils.evaluator.Evaluator`).
+        team: threads the server may share its evaluations between, or ``None``.
     """
 
     stacked_evaluation: bool
+    team: ThreadTeam | None
+
+    def running(self) -> contextlib.AbstractContextManager[None]:
+        """What a whole run happens inside (for the parallel executor: one intra-op thread in the calling thread)."""
+        ...
 
     def updates(
         self, agents: Sequence[Agent], global_params: torch.Tensor, round_index: int, *, progress: bool = False
@@ -67,9 +87,13 @@ class Executor(Protocol):
 
 
 class SequentialExecutor:
-    """Every agent computes its update in turn (the CPU default)."""
+    """Every agent computes its update in turn."""
 
     stacked_evaluation = False
+    team = None
+
+    def running(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
     def updates(
         self, agents: Sequence[Agent], global_params: torch.Tensor, round_index: int, *, progress: bool = False
@@ -92,6 +116,7 @@ class BatchedExecutor:
     """
 
     stacked_evaluation = True
+    team = None
 
     def __init__(self, max_stacked: int | None = None) -> None:
         if max_stacked is not None and (
@@ -99,65 +124,161 @@ class BatchedExecutor:
         ):
             raise ConfigError(f"max_stacked must be an integer of at least 1 or None, got {max_stacked!r}.")
         self.max_stacked = max_stacked
-        self._networks: dict[int, StackedNetwork] = {}
+        self._networks = _Networks()
+
+    def running(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
     def updates(
         self, agents: Sequence[Agent], global_params: torch.Tensor, round_index: int, *, progress: bool = False
     ) -> torch.Tensor:
         rows: list[torch.Tensor | None] = [None] * len(agents)
-        groups: dict[Hashable, list[int]] = defaultdict(list)
-        for position, agent in enumerate(agents):
-            if isinstance(agent, BenignAgent):
-                groups[_stacking_key(agent)].append(position)
-            else:
-                rows[position] = agent.compute_update(global_params, round_index)
-        for positions in groups.values():
-            first = agents[positions[0]]
-            assert isinstance(first, BenignAgent)
-            network = self._network(first.model, tuple(first.data.x.shape[1:]))
-            training = first.training
-            size = self._group_size(network, min(training.batch_size, len(first.data)), global_params.device)
-            for start in range(0, len(positions), size):
-                part = positions[start : start + size]
-                members = [agents[p] for p in part]
-                trained = network.train(
-                    global_params,
-                    [m.data for m in members],  # type: ignore[attr-defined]
-                    [m.num_steps for m in members],  # type: ignore[attr-defined]
-                    [m.stream_seed(round_index) for m in members],  # type: ignore[attr-defined]
-                    batch_size=training.batch_size,
-                    learning_rate=training.learning_rate,
-                    batch_order=training.batch_order,
-                    progress=progress,
-                    description=f"round {round_index}: {len(part)} agents stacked",
-                )
-                for position, row in zip(part, trained, strict=True):
-                    rows[position] = row - global_params
+        groups, others = _honest_groups(agents)
+        for position in others:
+            rows[position] = agents[position].compute_update(global_params, round_index)
+        for members in groups:
+            network = self._networks.get(members[0][1])
+            size = self._group_size(network, members[0][1], global_params.device)
+            for start in range(0, len(members), size):
+                part = members[start : start + size]
+                description = f"round {round_index}: {len(part)} agents stacked"
+                trained = _train_stacked(network, part, global_params, round_index, progress, description)
+                for (position, _), row in zip(part, trained, strict=True):
+                    rows[position] = row
         return torch.stack(rows)  # type: ignore[arg-type]
 
-    def _network(self, model: nn.Module, input_shape: tuple[int, ...]) -> StackedNetwork:
-        key = id(model)
-        if key not in self._networks:
-            self._networks[key] = StackedNetwork(model, input_shape)
-        return self._networks[key]
-
-    def _group_size(self, network: StackedNetwork, batch_size: int, device: torch.device) -> int:
+    def _group_size(self, network: StackedNetwork, agent: BenignAgent, device: torch.device) -> int:
         """How many agents train as one model: ``max_stacked``, else as many as half the free GPU memory holds."""
         if self.max_stacked is not None:
             return self.max_stacked
         if device.type != "cuda":
             return 1 << 30
         free, _ = torch.cuda.mem_get_info(device)
-        return max(1, int(MEMORY_SHARE * free) // network.training_bytes(batch_size))
+        batch = min(agent.training.batch_size, len(agent.data))
+        return max(1, int(MEMORY_SHARE * free) // network.training_bytes(batch))
 
 
-def _stacking_key(agent: BenignAgent) -> Hashable:
-    """Honest agents with equal keys can train as one stacked model."""
-    return id(agent.model), agent.training, min(agent.training.batch_size, len(agent.data))
+class ParallelExecutor:
+    """The honest agents split over ``workers`` threads that train their parts at the same time, one core each;
+    every other agent (the attacker) computes its update in the calling thread meanwhile.
+
+    Each part is trained as one stacked model (:mod:`fedutils.batched`), with
+    each agent's own seeded batches and dropout masks, so the updates are the
+    sequential ones up to float rounding. The server's evaluations of many
+    candidates are shared between the same threads.
+
+    Args:
+        workers: threads working at once; ``None`` means one per CPU core available.
+    """
+
+    stacked_evaluation = False
+
+    def __init__(self, workers: int | None = None) -> None:
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+            raise ConfigError(f"workers must be an integer of at least 1 or None, got {workers!r}.")
+        self.team = ThreadTeam.shared(workers or available_cores())
+        self._networks = [_Networks() for _ in range(self.team.size)]
+
+    def running(self) -> contextlib.AbstractContextManager[None]:
+        """The calling thread (the attacker, the server) also keeps to one intra-op thread, so that it and the
+        team's threads never oversubscribe the cores."""
+        return one_intra_op_thread()
+
+    def updates(
+        self, agents: Sequence[Agent], global_params: torch.Tensor, round_index: int, *, progress: bool = False
+    ) -> torch.Tensor:
+        rows: list[torch.Tensor | None] = [None] * len(agents)
+        groups, others = _honest_groups(agents)
+        jobs: list[list[_Part]] = [[] for _ in range(self.team.size)]
+        for members in groups:
+            for worker, job in enumerate(jobs):
+                part = members[worker :: self.team.size]
+                if part:  # the networks are made here: each thread then only uses its own
+                    job.append((self._networks[worker].get(part[0][1]), part))
+        futures = [self.team.submit(partial(_train_parts, job, global_params, round_index)) for job in jobs if job]
+        bar = progress_bar(
+            total=len(agents), desc=f"round {round_index}", unit="agent", leave=False, disable=not progress
+        )
+        with one_intra_op_thread():  # also when called outside running()
+            for position in others:
+                rows[position] = agents[position].compute_update(global_params, round_index)
+                bar.update()
+            for future in futures:
+                for position, row in future.result():
+                    rows[position] = row
+                    bar.update()
+        bar.close()
+        return torch.stack(rows)  # type: ignore[arg-type]
 
 
-def resolve_executor(name: str | ExecutorName, device: torch.device) -> ExecutorName:
-    """``auto`` → ``batched`` on CUDA and MPS, ``sequential`` elsewhere; other names as they are.
+_Part = tuple[StackedNetwork, list[tuple[int, BenignAgent]]]
+"""Honest agents (with their positions in the round) that one thread trains as one stacked network."""
+
+
+def _train_parts(parts: list[_Part], global_params: torch.Tensor, round_index: int) -> list[tuple[int, torch.Tensor]]:
+    """One thread's work in a round: each part trained as one stacked model; (position, update) pairs."""
+    done = []
+    for network, members in parts:
+        updates = _train_stacked(network, members, global_params, round_index, False, "")
+        done += [(position, row) for (position, _), row in zip(members, updates, strict=True)]
+    return done
+
+
+class _Networks:
+    """One :class:`StackedNetwork` per workspace model (a network is used by one thread at a time)."""
+
+    def __init__(self) -> None:
+        self._by_model: dict[int, StackedNetwork] = {}
+
+    def get(self, agent: BenignAgent) -> StackedNetwork:
+        key = id(agent.model)
+        if key not in self._by_model:
+            self._by_model[key] = StackedNetwork(agent.model, tuple(agent.data.x.shape[1:]))
+        return self._by_model[key]
+
+
+def _honest_groups(agents: Sequence[Agent]) -> tuple[list[list[tuple[int, BenignAgent]]], list[int]]:
+    """The honest agents grouped by what they share (so each group can be stacked), with their positions;
+    and the positions of every other agent."""
+    groups: dict[Hashable, list[tuple[int, BenignAgent]]] = defaultdict(list)
+    others = []
+    for position, agent in enumerate(agents):
+        if isinstance(agent, BenignAgent):
+            batch = min(agent.training.batch_size, len(agent.data))
+            groups[id(agent.model), agent.training, batch].append((position, agent))
+        else:
+            others.append(position)
+    return list(groups.values()), others
+
+
+def _train_stacked(
+    network: StackedNetwork,
+    members: Sequence[tuple[int, BenignAgent]],
+    global_params: torch.Tensor,
+    round_index: int,
+    progress: bool,
+    description: str,
+) -> torch.Tensor:
+    """The updates of ``members`` (honest agents sharing their local training), trained as one stacked model."""
+    agents = [agent for _, agent in members]
+    training = agents[0].training
+    trained = network.train(
+        global_params,
+        [agent.data for agent in agents],
+        [agent.num_steps for agent in agents],
+        [agent.stream_seed(round_index) for agent in agents],
+        batch_size=training.batch_size,
+        learning_rate=training.learning_rate,
+        batch_order=training.batch_order,
+        progress=progress,
+        description=description,
+    )
+    return trained - global_params
+
+
+def resolve_executor(name: str | ExecutorName, device: torch.device, cores: int | None = None) -> ExecutorName:
+    """``auto`` → ``batched`` on CUDA and MPS, ``parallel`` on a CPU with ``cores`` ≥ 2 (default: the cores
+    available), ``sequential`` on one core; other names as they are.
 
     Raises:
         ConfigError: the name is not an executor.
@@ -167,13 +288,18 @@ def resolve_executor(name: str | ExecutorName, device: torch.device) -> Executor
     except ValueError:
         allowed = ", ".join(e.value for e in ExecutorName)
         raise ConfigError(f"executor must be one of {allowed}; got {name!r}.") from None
-    if choice is ExecutorName.AUTO:
-        return ExecutorName.BATCHED if device.type in STACKING_DEVICES else ExecutorName.SEQUENTIAL
-    return choice
+    if choice is not ExecutorName.AUTO:
+        return choice
+    if device.type in STACKING_DEVICES:
+        return ExecutorName.BATCHED
+    return ExecutorName.PARALLEL if (cores or available_cores()) >= 2 else ExecutorName.SEQUENTIAL
 
 
 def build_executor(name: str | ExecutorName, device: torch.device) -> Executor:
     """The executor called ``name`` (see :func:`resolve_executor`) for a run on ``device``."""
-    if resolve_executor(name, device) is ExecutorName.BATCHED:
+    choice = resolve_executor(name, device)
+    if choice is ExecutorName.BATCHED:
         return BatchedExecutor()
+    if choice is ExecutorName.PARALLEL:
+        return ParallelExecutor()
     return SequentialExecutor()

@@ -31,6 +31,7 @@ from fedutils.evaluator import Evaluator
 from fedutils.execution import ExecutorName, build_executor
 from fedutils.federation import run_federation
 from fedutils.models import build_model, flatten_parameters, weight_mask
+from fedutils.parallel import ThreadTeam
 from fedutils.progress import progress_bar
 from fedutils.results import ResultCache, RunResult
 from fedutils.seeding import Stream, derive_seed, torch_seeded
@@ -135,16 +136,18 @@ def build_agents(setup: Setup, device: torch.device) -> list[Agent]:
     return agents
 
 
-def server_resources(setup: Setup, device: torch.device, *, stacked: bool = False) -> ServerResources:
+def server_resources(
+    setup: Setup, device: torch.device, *, stacked: bool = False, team: ThreadTeam | None = None
+) -> ServerResources:
     """What the server works with: its aggregation rule, the model's weight mask and accuracy on its held-out data
-    (``stacked``: many candidate models evaluated as one, see :class:`~fedutils.evaluator.Evaluator`)."""
+    (``stacked`` and ``team``: how it evaluates many candidates, see :class:`~fedutils.evaluator.Evaluator`)."""
     model = build_model(setup.config.model, setup.dataset.num_classes).to(device)
     mask = weight_mask(model).to(device)
     rule = setup.config.aggregator or AggregationRule()
     aggregate = functools.partial(rule.aggregate, weight_mask=mask)
     if setup.held_out is None:
         return ServerResources(_no_held_out_data, aggregate, mask)
-    checker = Evaluator(model, setup.held_out.to(device), setup.targets.to(device), stacked=stacked)
+    checker = Evaluator(model, setup.held_out.to(device), setup.targets.to(device), stacked=stacked, team=team)
     return ServerResources(checker.accuracies, aggregate, mask)
 
 
@@ -171,10 +174,11 @@ def run_experiment(
         download: allow downloading a missing dataset.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
         executor: how each round's local training runs (:mod:`fedutils.execution`):
-            ``"auto"`` (the honest agents stacked as one model on a GPU, one
-            after another on a CPU), ``"sequential"`` or ``"batched"``. Like the
-            device, it changes how the numbers are computed, not what they are,
-            so it is not part of the configuration or of the cache key.
+            ``"auto"`` (the honest agents stacked as one model on a GPU, spread
+            over the cores of a CPU), ``"sequential"``, ``"parallel"`` or
+            ``"batched"``. Like the device, it changes how the numbers are
+            computed (up to float rounding), not what they are, so it is not part
+            of the configuration or of the cache key.
         cache: reuse a finished run with the same configuration, and store this one.
         cache_dir: the cache folder (default ``$FEDUTILS_CACHE`` or ``~/.cache/fedutils/runs``).
         progress: show progress bars.
@@ -193,10 +197,14 @@ def run_experiment(
         setup.validation.to(torch_device),
         setup.targets.to(torch_device),
         stacked=execution.stacked_evaluation,
+        team=execution.team,
     )
     initial = initial_parameters(config, setup.dataset.num_classes).to(torch_device)
-    server = server_resources(setup, torch_device, stacked=execution.stacked_evaluation)
-    result = run_federation(config, agents, evaluator, initial, server=server, executor=execution, progress=progress)
+    server = server_resources(setup, torch_device, stacked=execution.stacked_evaluation, team=execution.team)
+    with execution.running():
+        result = run_federation(
+            config, agents, evaluator, initial, server=server, executor=execution, progress=progress
+        )
     if store is not None:
         store.save(result)
     return result

@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch import nn
 
-from fedutils import preset, run_experiment
+from fedutils import RunResult, preset, run_experiment
 from fedutils.agents import BenignAgent, LocalTraining
 from fedutils.attacks import ExplicitBoosting
 from fedutils.batched import StackedNetwork
@@ -27,6 +27,7 @@ from fedutils.evaluator import Evaluator
 from fedutils.execution import (
     BatchedExecutor,
     ExecutorName,
+    ParallelExecutor,
     SequentialExecutor,
     build_executor,
     resolve_executor,
@@ -111,14 +112,15 @@ def _round_updates(setup, executor, round_index: int = 1) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("order", list(BatchOrder))
-def test_a_round_batched_is_the_round_sequential_attacker_included(float64, order):
+@pytest.mark.parametrize("other", [BatchedExecutor, lambda: ParallelExecutor(workers=2)], ids=["batched", "parallel"])
+def test_a_round_is_the_round_computed_one_by_one_attacker_included(float64, order, other):
     config = preset("smoke", samples_per_agent=60, batch_order=order, attack=ExplicitBoosting())
     setup = _float64_setup(config)
     sequential = _round_updates(setup, SequentialExecutor(), round_index=2)
-    batched = _round_updates(setup, BatchedExecutor(), round_index=2)
-    assert sequential.dtype == torch.float64 and sequential.shape == batched.shape
-    assert _relative_errors(sequential, batched).max() <= ROUND_OFF
-    assert torch.equal(sequential[config.malicious_agent], batched[config.malicious_agent])  # computed alone
+    updates = _round_updates(setup, other(), round_index=2)
+    assert sequential.dtype == torch.float64 and sequential.shape == updates.shape
+    assert _relative_errors(sequential, updates).max() <= ROUND_OFF
+    assert torch.equal(sequential[config.malicious_agent], updates[config.malicious_agent])  # computed alone
 
 
 def test_stacking_in_groups_changes_nothing(float64):
@@ -146,27 +148,34 @@ def test_with_a_hundred_agents_only_the_selected_are_trained(monkeypatch):
     assert batched.records[0].val_accuracy == pytest.approx(sequential.records[0].val_accuracy, abs=0.005)
 
 
-def test_two_smoke_rounds_report_the_same_numbers_either_way():
-    """The issue's tolerance for float32: accuracy within half a point, target confidence within 0.05."""
+@pytest.fixture(scope="module")
+def smoke_runs() -> dict[str, RunResult]:
+    """Two smoke rounds (explicit boosting, both checks observing) under each executor."""
     config = preset("smoke", attack=ExplicitBoosting(), checks=ServerChecks())
-    results = {
+    return {
         name: run_experiment(config, executor=name, device="cpu", cache=False, progress=False, download=False)
-        for name in ("sequential", "batched")
+        for name in ("sequential", "batched", "parallel")
     }
-    sequential, batched = (results[n].to_frame() for n in ("sequential", "batched"))
-    assert (sequential.val_accuracy - batched.val_accuracy).abs().max() <= 0.005
-    assert (sequential.target_confidence - batched.target_confidence).abs().max() <= 0.05
-    agents_seq, agents_bat = (results[n].agents_frame() for n in ("sequential", "batched"))
-    assert (agents_seq.val_accuracy - agents_bat.val_accuracy).abs().max() <= 0.005
-    assert (agents_seq.update_norm - agents_bat.update_norm).abs().max() <= 1e-3 * agents_seq.update_norm.max()
 
 
-def test_same_seed_and_executor_give_identical_records():
-    config = preset("smoke", attack=ExplicitBoosting())
-    runs = [
-        run_experiment(config, executor="batched", device="cpu", cache=False, progress=False, download=False)
-        for _ in range(2)
-    ]
+@pytest.mark.parametrize("other", ["batched", "parallel"])
+def test_two_smoke_rounds_report_the_same_numbers_either_way(smoke_runs, other):
+    """The issue's tolerance for float32: accuracy within half a point, target confidence within 0.05."""
+    sequential, result = smoke_runs["sequential"].to_frame(), smoke_runs[other].to_frame()
+    assert (sequential.val_accuracy - result.val_accuracy).abs().max() <= 0.005
+    assert (sequential.target_confidence - result.target_confidence).abs().max() <= 0.05
+    agents_seq, agents = smoke_runs["sequential"].agents_frame(), smoke_runs[other].agents_frame()
+    assert (agents_seq.val_accuracy - agents.val_accuracy).abs().max() <= 0.005
+    assert (agents_seq.update_norm - agents.update_norm).abs().max() <= 1e-3 * agents_seq.update_norm.max()
+    checks_seq, checks = smoke_runs["sequential"].checks_frame(), smoke_runs[other].checks_frame()
+    assert (checks_seq.flagged == checks.flagged).all()
+
+
+@pytest.mark.parametrize("executor", ["batched", "parallel"])
+def test_same_seed_and_executor_give_identical_records(smoke_runs, executor):
+    config = preset("smoke", attack=ExplicitBoosting(), checks=ServerChecks())
+    again = run_experiment(config, executor=executor, device="cpu", cache=False, progress=False, download=False)
+    runs = [smoke_runs[executor], again]
     without_times = [[{k: v for k, v in r.items() if k != "seconds"} for r in run.to_records()] for run in runs]
     assert without_times[0] == without_times[1]
     assert torch.equal(runs[0].final_params, runs[1].final_params)
@@ -201,19 +210,24 @@ def test_the_accuracy_check_sees_the_same_gaps_stacked():
     assert [v.statistic for v in verdicts[0]] == pytest.approx([v.statistic for v in verdicts[1]], abs=2e-3)
 
 
-def test_auto_stacks_on_gpus_only():
-    assert resolve_executor("auto", torch.device("cpu")) is ExecutorName.SEQUENTIAL
+def test_auto_stacks_on_gpus_and_spreads_over_cpu_cores():
     assert resolve_executor("auto", torch.device("cuda")) is ExecutorName.BATCHED
     assert resolve_executor("auto", torch.device("mps")) is ExecutorName.BATCHED
+    assert resolve_executor("auto", torch.device("cpu"), cores=2) is ExecutorName.PARALLEL
+    assert resolve_executor("auto", torch.device("cpu"), cores=1) is ExecutorName.SEQUENTIAL
     assert resolve_executor("batched", torch.device("cpu")) is ExecutorName.BATCHED
-    assert isinstance(build_executor("auto", torch.device("cpu")), SequentialExecutor)
     assert isinstance(build_executor("batched", torch.device("cpu")), BatchedExecutor)
+    assert isinstance(build_executor("sequential", torch.device("cpu")), SequentialExecutor)
+    assert isinstance(build_executor("parallel", torch.device("cpu")), ParallelExecutor)
 
 
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: resolve_executor("parallel", torch.device("cpu")), "executor must be one of auto, sequential"),
+        (
+            lambda: resolve_executor("threads", torch.device("cpu")),
+            "executor must be one of auto, sequential, batched, parallel",
+        ),
         (lambda: BatchedExecutor(max_stacked=0), "max_stacked must be an integer of at least 1"),
         (lambda: run_experiment(preset("smoke"), executor="gpu", cache=False), "executor must be one of"),
     ],
