@@ -4,16 +4,18 @@ For each network (default: the ``fast`` preset's and model A, the paper's),
 one round of k = 10 agents on the paper's IID shards (B = 50, E epochs), as
 :func:`~fedutils.federation.run_federation` records it: the updates, FedAvg,
 the evaluation of the new global model and of every w_G + δ_i on the 10,000
-test images. Timed four ways, in one process:
+test images. Timed these ways, in one process:
 
 1. ``before``: the round as fedutils computed it before the execution layer
    (each agent's ``compute_update``, then each candidate evaluated alone):
    the reference for "nothing got slower";
 2. ``sequential``: :class:`~fedutils.execution.SequentialExecutor`;
-3. ``batched``: :class:`~fedutils.execution.BatchedExecutor` and stacked evaluation;
-4. ``batched + compile`` (only with ``--compile``): the stacked loss under
+3. ``parallel`` (on a CPU): :class:`~fedutils.execution.ParallelExecutor`,
+   the agents spread over the cores, evaluations too;
+4. ``batched``: :class:`~fedutils.execution.BatchedExecutor` and stacked evaluation;
+5. ``batched + compile`` (only with ``--compile``): the stacked loss under
    ``torch.compile(mode="reduce-overhead")`` (CUDA graphs on a GPU),
-   compile time reported apart.
+   compile time reported apart (the first call).
 
 It prints seconds per round (median of ``--repeats`` after one warm-up), the
 ratios against ``before`` and of ``sequential`` over ``batched``, and on CUDA
@@ -36,10 +38,11 @@ import torch
 
 from fedutils.aggregators import fedavg
 from fedutils.evaluator import Evaluator
-from fedutils.execution import BatchedExecutor, Executor, SequentialExecutor
+from fedutils.execution import BatchedExecutor, Executor, ParallelExecutor, SequentialExecutor
 from fedutils.experiment import build_agents, initial_parameters, prepare
 from fedutils.federation import run_federation
 from fedutils.models import ModelName, build_model
+from fedutils.parallel import ThreadTeam
 from fedutils.presets import preset
 
 
@@ -67,12 +70,14 @@ def measure(model: str, args: argparse.Namespace, device: torch.device) -> dict[
     start = initial_parameters(config, setup.dataset.num_classes).to(device)
     weights = torch.full((config.num_agents,), config.aggregation_weight, device=device)
 
-    def evaluator(stacked: bool) -> Evaluator:
+    def evaluator(stacked: bool, team: ThreadTeam | None = None) -> Evaluator:
         network = build_model(config.model).to(device)
-        return Evaluator(network, setup.validation.to(device), setup.targets.to(device), stacked=stacked)
+        return Evaluator(network, setup.validation.to(device), setup.targets.to(device), stacked=stacked, team=team)
 
     agents = build_agents(setup, device)
     one_by_one, stacked = evaluator(False), evaluator(True)
+    parallel = ParallelExecutor()
+    shared = evaluator(False, parallel.team)
 
     def before() -> None:
         updates = torch.stack([agent.compute_update(start, 1) for agent in agents])
@@ -87,8 +92,16 @@ def measure(model: str, args: argparse.Namespace, device: torch.device) -> dict[
     workloads: dict[str, Callable[[], None]] = {
         "before": before,
         "sequential": with_executor(SequentialExecutor(), one_by_one),
-        "batched": with_executor(batched, stacked),
     }
+    if device.type == "cpu":
+        run_parallel = with_executor(parallel, shared)
+
+        def parallel_round() -> None:
+            with parallel.running():
+                run_parallel()
+
+        workloads["parallel"] = parallel_round
+    workloads["batched"] = with_executor(batched, stacked)
     if args.compile:
         compiled = BatchedExecutor()
         network = compiled._network(agents[0].model, tuple(setup.dataset.train.x.shape[1:]))
@@ -127,7 +140,7 @@ def main() -> None:
         before, sequential = figures["before s/round"], figures["sequential s/round"]
         print(f"\n{model}")
         print(f"  {'execution':<20} {'s/round':>8} {'first call':>11} {'vs before':>10} {'vs sequential':>14}")
-        for label in ("before", "sequential", "batched", "batched + compile"):
+        for label in ("before", "sequential", "parallel", "batched", "batched + compile"):
             if f"{label} s/round" not in figures:
                 continue
             seconds = figures[f"{label} s/round"]

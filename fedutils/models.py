@@ -33,20 +33,22 @@ ADULT_FEATURES = 104
 
 
 class ConvClassifier(nn.Module):
-    """Convolutional ``features``, flattened, then dense 128 → ReLU → dropout → dense (logits).
+    """Convolutional ``features``, flattened, then dense ``hidden`` → ReLU → dropout → dense (logits).
 
     The shape shared by the image networks here; the flatten is the only
     operation in ``forward`` that is not a module.
     """
 
-    def __init__(self, features: nn.Sequential, num_features: int, dropout: float, num_classes: int) -> None:
+    def __init__(
+        self, features: nn.Sequential, num_features: int, dropout: float, num_classes: int, hidden: int = 128
+    ) -> None:
         super().__init__()
         self.features = features
         self.classifier = nn.Sequential(
-            nn.Linear(num_features, 128),
+            nn.Linear(num_features, hidden),
             nn.ReLU(),
             nn.Dropout(dropout),
-            nn.Linear(128, num_classes),
+            nn.Linear(hidden, num_classes),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

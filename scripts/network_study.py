@@ -1,0 +1,172 @@
+"""The study behind the ``fast`` preset's network: which cheap CNN behaves like the paper's model A?
+
+Every candidate replaces the ``fast`` preset's network in the paper's setting
+(10 agents × 6,000 images, E = 5, B = 50, Adam 1e-3, the sandal → sneaker
+target) and runs, with the agents trained one after another on one torch
+thread (so that results are reproducible to the bit on one machine):
+
+* explicit boosting (λ = 10, 5 Adam steps; Chapter 2), seeds 0–2, 4 rounds:
+  the target's confidence at t = 2, 3, 4 against the talk's 0.63, 0.93, 0.99;
+* FedAvg without an attacker, seeds 0–2, 4 rounds (seed 0: 10 rounds): the
+  accuracy the attack costs, and the rounds to 89 %;
+* explicit boosting with λ = 1, seed 0, 4 rounds: without boosting the attack must fail;
+* with ``--time``: the seconds of one FedAvg round on this machine's cores,
+  alone, with the default executor.
+
+A candidate is written ``c{channels}k{kernel}s{stride}p{padding}h{hidden}d{dropout}``:
+conv(1 → channels) → ReLU → dense(hidden) → ReLU → dropout → dense(10), e.g.
+``c4k5s2p2h256d0.25``; ``two_conv`` is the ``fast`` preset's earlier network
+(two strided convolutions, 207,178 parameters) and ``mlp512`` a network
+without convolution. Results go to ``--out`` (JSON, one entry per candidate,
+resumed if the file exists), which the appendix page reads.
+
+Usage:
+  python scripts/network_study.py c4k5s2p2h256d0.25 c16k5s2p2h64d0.25 --out fedutils/recorded/network_study.json
+  python scripts/network_study.py c4k5s2p2h256d0.25 --time --out fedutils/recorded/network_study.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from fedutils import models, preset, run_experiment
+from fedutils.attacks import ExplicitBoosting
+from fedutils.config import ExperimentConfig
+from fedutils.parallel import one_intra_op_thread
+
+SPEC = re.compile(r"c(\d+)k(\d+)s(\d+)p(\d+)h(\d+)d([\d.]+)")
+SEEDS = (0, 1, 2)
+ATTACK_ROUNDS = 4
+FEDAVG_ROUNDS = 10
+
+
+class SingleConvNet(models.ConvClassifier):
+    """conv(1 → channels, kernel, stride, padding) → ReLU → dense(hidden) → ReLU → dropout → dense(classes)."""
+
+    def __init__(self, channels: int, kernel: int, stride: int, padding: int, hidden: int, dropout: float) -> None:
+        side = (28 + 2 * padding - kernel) // stride + 1
+        features = nn.Sequential(nn.Conv2d(1, channels, kernel, stride, padding), nn.ReLU())
+        super().__init__(features, channels * side * side, dropout, 10, hidden=hidden)
+
+
+class TwoConvNet(models.ConvClassifier):
+    """The ``fast`` preset's earlier network: conv 5×5×16 s2 → conv 3×3×32 s2 → dense 128 → dense 10."""
+
+    def __init__(self) -> None:
+        features = nn.Sequential(
+            nn.Conv2d(1, 16, kernel_size=5, stride=2, padding=2),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, kernel_size=3, stride=2, padding=1),
+            nn.ReLU(),
+        )
+        super().__init__(features, num_features=32 * 7 * 7, dropout=0.25, num_classes=10)
+
+
+class MLP(models.ConvClassifier):
+    """No convolution: the 784 pixels → dense(hidden) → ReLU → dropout 0.5 → dense 10."""
+
+    def __init__(self, hidden: int) -> None:
+        super().__init__(nn.Sequential(nn.Identity()), 784, 0.5, 10, hidden=hidden)
+
+
+def candidate(spec: str) -> type[nn.Module]:
+    """The network class a candidate's name stands for (built without arguments, like the library's)."""
+    if spec == "two_conv":
+        return TwoConvNet
+    if spec.startswith("mlp"):
+        hidden = int(spec[3:])
+        return type(spec, (MLP,), {"__init__": lambda self, num_classes=10: MLP.__init__(self, hidden)})
+    match = SPEC.fullmatch(spec)
+    if match is None:
+        raise SystemExit(
+            f"network_study: cannot read the candidate {spec!r} (e.g. c4k5s2p2h256d0.25, two_conv, mlp512)"
+        )
+    *sizes, dropout = match.groups()
+    channels, kernel, stride, padding, hidden = map(int, sizes)
+
+    def build(self: nn.Module, num_classes: int = 10) -> None:
+        SingleConvNet.__init__(self, channels, kernel, stride, padding, hidden, float(dropout))
+
+    return type(spec, (SingleConvNet,), {"__init__": build})
+
+
+@contextlib.contextmanager
+def fast_network(network: type[nn.Module]) -> Iterator[None]:
+    """Inside the block, the ``fast`` preset's network is ``network`` (runs are not cached)."""
+    original = models._ARCHITECTURES[models.ModelName.FAST_CNN]
+    models._ARCHITECTURES[models.ModelName.FAST_CNN] = network
+    try:
+        yield
+    finally:
+        models._ARCHITECTURES[models.ModelName.FAST_CNN] = original
+
+
+def curves(config: ExperimentConfig) -> dict[str, list[float]]:
+    """Validation accuracy and target confidence per round, agents one after another on one torch thread."""
+    with one_intra_op_thread():
+        result = run_experiment(config, cache=False, progress=False, download=False, executor="sequential")
+    frame = result.to_frame()
+    return {
+        "accuracy": frame.val_accuracy.round(4).tolist(),
+        "confidence": frame.target_confidence.round(3).tolist(),
+    }
+
+
+def study(spec: str, entry: dict[str, Any], save: Callable[[], None], measure_time: bool) -> None:
+    """Run whatever ``entry`` lacks of the protocol for the candidate ``spec``, saving after each run."""
+    runs = entry.setdefault("runs", {})
+    base = preset("fast", evaluate_agents=False, stop_accuracy=None)
+    with fast_network(candidate(spec)):
+        entry["parameters"] = models.count_parameters(models.build_model(models.ModelName.FAST_CNN))
+        plan = {
+            f"explicit_s{s}": base.replace(seed=s, max_rounds=ATTACK_ROUNDS, attack=ExplicitBoosting()) for s in SEEDS
+        }
+        plan |= {
+            f"fedavg_s{s}": base.replace(seed=s, max_rounds=FEDAVG_ROUNDS if s == 0 else ATTACK_ROUNDS) for s in SEEDS
+        }
+        plan["explicit_boost1_s0"] = base.replace(seed=0, max_rounds=ATTACK_ROUNDS, attack=ExplicitBoosting(boost=1.0))
+        for key, config in plan.items():
+            if key not in runs:
+                runs[key] = curves(config)
+                print(f"{spec} {key}: {runs[key]}", flush=True)
+                save()
+        if measure_time:
+            config = base.replace(seed=0, max_rounds=1, evaluate_agents=True)  # the preset's round, agents evaluated
+            started = time.perf_counter()
+            run_experiment(config, cache=False, progress=False, download=False)
+            entry["seconds_per_round"] = round(time.perf_counter() - started, 1)
+            entry["threads"] = torch.get_num_threads()
+            print(f"{spec}: {entry['seconds_per_round']} s per FedAvg round", flush=True)
+            save()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("candidates", nargs="+", help="candidate networks (see above)")
+    parser.add_argument("--out", required=True, help="the JSON file of results (created, or resumed)")
+    parser.add_argument("--time", action="store_true", help="also time one FedAvg round with the default executor")
+    args = parser.parse_args()
+    path = Path(args.out)
+    results = json.loads(path.read_text()) if path.exists() else {}
+
+    def save() -> None:
+        path.write_text(json.dumps(results, indent=1) + "\n")
+
+    for spec in args.candidates:
+        candidate(spec)  # a bad name fails before anything runs
+    for spec in args.candidates:
+        study(spec, results.setdefault(spec, {}), save, args.time)
+
+
+if __name__ == "__main__":
+    main()
