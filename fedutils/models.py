@@ -74,24 +74,21 @@ class ModelA(ConvClassifier):
 
 
 class FastCNN(ConvClassifier):
-    """A CPU-friendly CNN for the ``fast`` preset (not in the paper): 207,178 parameters.
+    """The CPU-friendly CNN of the ``fast`` preset (not in the paper): 203,634 parameters.
 
-    conv 5×5×16 stride 2 → ReLU → conv 3×3×32 stride 2 → ReLU → dense 128 →
-    ReLU → dropout 0.25 → dense 10. Strided convolutions instead of pooling
-    keep it cheap on a CPU: about 90 times fewer multiply-adds per image than
-    model A. With the paper's local training (E = 5, B = 50, Adam 1e-3) and
-    10 agents it reaches 90 % validation accuracy in 6–8 rounds, as model A
-    reaches 91 % in about 6 in the paper.
+    conv 5×5×4 stride 2 → ReLU → dense 256 → ReLU → dropout 0.25 → dense 10:
+    one cheap convolution in front of a hidden layer twice as wide as model
+    A's. Chosen by measurement among networks of the same cost (the appendix's
+    network study, ``scripts/network_study.py``): with the paper's local
+    training (E = 5, B = 50, Adam 1e-3) and 10 agents it reaches 89 % in 7
+    rounds, and explicit boosting raises the target's confidence as on model A
+    (mean 0.92 at t = 4 over seeds 0–2, the talk: 0.99), where the earlier
+    two-convolution network of the same size stayed near 0.5.
     """
 
     def __init__(self, num_classes: int = 10) -> None:
-        features = nn.Sequential(
-            nn.Conv2d(1, 16, kernel_size=5, stride=2, padding=2),
-            nn.ReLU(),
-            nn.Conv2d(16, 32, kernel_size=3, stride=2, padding=1),
-            nn.ReLU(),
-        )
-        super().__init__(features, num_features=32 * 7 * 7, dropout=0.25, num_classes=num_classes)
+        features = nn.Sequential(nn.Conv2d(1, 4, kernel_size=5, stride=2, padding=2), nn.ReLU())
+        super().__init__(features, num_features=4 * 14 * 14, dropout=0.25, num_classes=num_classes, hidden=256)
 
 
 class CensusMLP(nn.Module):

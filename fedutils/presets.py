@@ -4,12 +4,12 @@
   10 agents × 6,000 IID samples, E = 5, B = 50, Adam 1e-3, sequential
   batches, stop at 91 % validation accuracy or after T = 40 rounds.
 * ``fast`` — the paper's setting with a cheaper CNN
-  (:class:`~fedutils.models.FastCNN`): the same 10 agents, split, target,
-  FedAvg weights 1/k and local training (E = 5, B = 50, fresh Adam 1e-3,
-  sequential batches). It stops at 90 % validation accuracy, which it reaches
-  in 6–8 rounds (seeds 0–2), 1.5–2 minutes on 2 CPU cores; the paper's 91 %
-  is near this network's ceiling.
-  The book's default on a CPU.
+  (:class:`~fedutils.models.FastCNN`, chosen by the appendix's network study
+  for behaving like model A under attack): the same 10 agents, split,
+  target, FedAvg weights 1/k and local training (E = 5, B = 50, fresh Adam
+  1e-3, sequential batches). It stops at 89 % validation accuracy, which it
+  reaches in 7 rounds (seed 0), as model A reaches the paper's 91 % in about
+  6. The book's default on a CPU.
 * ``smoke`` — the ``fast`` shape on a few hundred examples for two rounds,
   for tests.
 * ``paper_k100`` and ``fast_k100`` — the talk's many-agent setting (SPEC
@@ -32,7 +32,7 @@ from fedutils.models import ModelName
 
 PAPER = ExperimentConfig()
 
-FAST = ExperimentConfig(model=ModelName.FAST_CNN, stop_accuracy=0.90)
+FAST = ExperimentConfig(model=ModelName.FAST_CNN, stop_accuracy=0.89)
 
 SMOKE = FAST.replace(samples_per_agent=200, validation_samples=500, max_rounds=2, stop_accuracy=None)
 
