@@ -86,6 +86,7 @@ class StackedNetwork:
             _replace_module(self._training, module_name, _GivenMaskDropout())
         self._stacked_loss = vmap(self._loss)
         self._stacked_logits = vmap(self._logits, in_dims=(0, None))
+        self._joined: tuple[list[torch.Tensor], LabelledData] | None = None
 
     # -- flat vectors <-> stacked parameter dictionaries ------------------------------------------
 
@@ -144,8 +145,7 @@ class StackedNetwork:
         if any(min(batch_size, len(shard)) != batch for shard in shards):
             raise ValueError("stacked copies must share their batch size; group shards of the same size")
         plan = self._batch_plan(shards, num_steps, seeds, batch_size, batch_order).to(device)
-        inputs = torch.cat([shard.x for shard in shards])
-        labels = torch.cat([shard.y for shard in shards])
+        joined = self._joined_shards(shards)
         mask_generators = [torch.Generator(device).manual_seed(seed) for seed in seeds]
 
         params = {name: p.clone().requires_grad_() for name, p in self.unflatten(start.expand(count, -1)).items()}
@@ -156,12 +156,24 @@ class StackedNetwork:
             rows = plan[step]
             masks = self._draw_masks(mask_generators, batch, start)
             optimizer.zero_grad(set_to_none=True)
-            self._stacked_loss(params, masks, inputs[rows], labels[rows]).sum().backward()
+            self._stacked_loss(params, masks, joined.x[rows], joined.y[rows]).sum().backward()
             optimizer.step()
             done = [i for i, n in enumerate(num_steps) if n == step + 1]
             if done:
                 finished[done] = self.flatten(params)[done]
         return finished
+
+    def _joined_shards(self, shards: Sequence[LabelledData]) -> LabelledData:
+        """The shards one after another in one tensor pair, kept while the same shards come back each round
+        (the same tensor objects: the cache holds them, so that no other tensor can take their place)."""
+        inputs = [shard.x for shard in shards]
+        if (
+            self._joined is None
+            or len(self._joined[0]) != len(inputs)
+            or any(kept is not given for kept, given in zip(self._joined[0], inputs, strict=True))
+        ):
+            self._joined = inputs, LabelledData(torch.cat(inputs), torch.cat([shard.y for shard in shards]))
+        return self._joined[1]
 
     def training_bytes(self, batch_size: int) -> int:
         """A generous estimate of the memory one copy needs while training (parameters, gradients, Adam's

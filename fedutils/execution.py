@@ -162,16 +162,19 @@ class ParallelExecutor:
     """The honest agents split over ``workers`` threads that train their parts at the same time, one core each;
     every other agent (the attacker) computes its update in the calling thread meanwhile.
 
-    Each part is trained as one stacked model (:mod:`fedutils.batched`), with
-    each agent's own seeded batches and dropout masks, so the updates are the
-    sequential ones up to float rounding. The server's evaluations of many
-    candidates are shared between the same threads.
+    The agents are dealt to the threads so that their local steps add up
+    about evenly (longest first: with non-IID shards agents differ), and each
+    thread trains the agents of its share that take the same number of steps
+    as one stacked model (:mod:`fedutils.batched`), with each agent's own
+    seeded batches and dropout masks, so the updates are the sequential ones up
+    to float rounding. The server's evaluations of many candidates are shared
+    between the same threads, each evaluating its share as one stacked model.
 
     Args:
         workers: threads working at once; ``None`` means one per CPU core available.
     """
 
-    stacked_evaluation = False
+    stacked_evaluation = True
 
     def __init__(self, workers: int | None = None) -> None:
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
@@ -190,11 +193,11 @@ class ParallelExecutor:
         rows: list[torch.Tensor | None] = [None] * len(agents)
         groups, others = _honest_groups(agents)
         jobs: list[list[_Part]] = [[] for _ in range(self.team.size)]
-        for members in groups:
-            for worker, job in enumerate(jobs):
-                part = members[worker :: self.team.size]
-                if part:  # the networks are made here: each thread then only uses its own
-                    job.append((self._networks[worker].get(part[0][1]), part))
+        for worker, share in enumerate(_balanced_shares(groups, self.team.size)):
+            for part in _honest_groups([agent for _, agent in share], equal_steps=True)[0]:
+                members = [share[i] for i, _ in part]  # positions in the round, not in the share
+                # the networks are made here, in the calling thread: each thread then only uses its own
+                jobs[worker].append((self._networks[worker].get(members[0][1]), members))
         futures = [self.team.submit(partial(_train_parts, job, global_params, round_index)) for job in jobs if job]
         bar = progress_bar(
             total=len(agents), desc=f"round {round_index}", unit="agent", leave=False, disable=not progress
@@ -237,18 +240,37 @@ class _Networks:
         return self._by_model[key]
 
 
-def _honest_groups(agents: Sequence[Agent]) -> tuple[list[list[tuple[int, BenignAgent]]], list[int]]:
+def _honest_groups(
+    agents: Sequence[Agent], *, equal_steps: bool = False
+) -> tuple[list[list[tuple[int, BenignAgent]]], list[int]]:
     """The honest agents grouped by what they share (so each group can be stacked), with their positions;
-    and the positions of every other agent."""
+    and the positions of every other agent. ``equal_steps``: a group's agents also take the same number of
+    local steps (stacked copies that finish early would otherwise be computed, and discarded, until the last)."""
     groups: dict[Hashable, list[tuple[int, BenignAgent]]] = defaultdict(list)
     others = []
     for position, agent in enumerate(agents):
         if isinstance(agent, BenignAgent):
             batch = min(agent.training.batch_size, len(agent.data))
-            groups[id(agent.model), agent.training, batch].append((position, agent))
+            steps = agent.num_steps if equal_steps else None
+            groups[id(agent.model), agent.training, batch, steps].append((position, agent))
         else:
             others.append(position)
     return list(groups.values()), others
+
+
+def _balanced_shares(
+    groups: Sequence[Sequence[tuple[int, BenignAgent]]], count: int
+) -> list[list[tuple[int, BenignAgent]]]:
+    """The honest agents dealt to ``count`` threads, longest first to the least loaded, so that their local
+    steps add up about evenly (equal agents go round robin, in their order)."""
+    shares: list[list[tuple[int, BenignAgent]]] = [[] for _ in range(count)]
+    loads = [0] * count
+    members = sorted((member for group in groups for member in group), key=lambda member: -member[1].num_steps)
+    for member in members:
+        lightest = loads.index(min(loads))
+        shares[lightest].append(member)
+        loads[lightest] += member[1].num_steps
+    return shares
 
 
 def _train_stacked(

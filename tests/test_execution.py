@@ -123,6 +123,29 @@ def test_a_round_is_the_round_computed_one_by_one_attacker_included(float64, ord
     assert torch.equal(sequential[config.malicious_agent], updates[config.malicious_agent])  # computed alone
 
 
+def test_unequal_agents_are_dealt_evenly_and_computed_exactly(float64, monkeypatch):
+    """Non-IID shards of different sizes: the parallel threads get about equal work, stack only agents that take
+    the same number of steps, and compute the sequential updates."""
+    config = preset("smoke", partition="dirichlet", dirichlet_alpha=0.5, samples_per_agent=None, num_agents=6)
+    setup = _float64_setup(config)
+    setup = dataclasses.replace(setup, shards=[shard[: 40 + 25 * i] for i, shard in enumerate(setup.shards)])
+    stacked: list[list[int]] = []
+    original = StackedNetwork.train
+
+    def recording(self, start, shards, num_steps, *args, **kwargs):
+        stacked.append(list(num_steps))
+        return original(self, start, shards, num_steps, *args, **kwargs)
+
+    monkeypatch.setattr(StackedNetwork, "train", recording)
+    parallel = _round_updates(setup, ParallelExecutor(workers=2))
+    monkeypatch.undo()
+    sequential = _round_updates(setup, SequentialExecutor())
+    assert _relative_errors(sequential, parallel).max() <= ROUND_OFF
+    assert all(len(set(steps)) == 1 for steps in stacked)  # no stacked copy waits for a longer one
+    steps = sorted(int(5 * (40 + 25 * i) / 50) for i in range(6))
+    assert sum(sum(s) for s in stacked) == sum(steps)
+
+
 def test_stacking_in_groups_changes_nothing(float64):
     setup = _float64_setup(preset("smoke", samples_per_agent=60))
     whole = _round_updates(setup, BatchedExecutor())

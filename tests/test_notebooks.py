@@ -34,7 +34,14 @@ SMOKE_PARAMETERS: dict[str, dict[str, object]] = {
     },
     "04_stealthy": {"preset_name": "smoke", "max_rounds": 2, "device": "cpu"},
     "05_alternating": {"preset_name": "smoke", "max_rounds": 2, "device": "cpu"},
-    "06_estimation": {"preset_name": "smoke", "seeds": [0], "table_rounds": [2], "chapter_rounds": 2, "device": "cpu"},
+    "06_estimation": {
+        "preset_name": "smoke",
+        "seeds": [0],
+        "alternating_seeds": [0],
+        "table_rounds": [2],
+        "chapter_rounds": 2,
+        "device": "cpu",
+    },
     "07_robust_aggregation": {
         "preset_name": "smoke",
         "samples_per_agent": 200,
