@@ -38,6 +38,7 @@ from functools import partial
 from typing import Protocol
 
 import torch
+from torch import nn
 
 from fedutils.agents import Agent, BenignAgent
 from fedutils.batched import StackedNetwork
@@ -228,16 +229,17 @@ def _train_parts(parts: list[_Part], global_params: torch.Tensor, round_index: i
 
 
 class _Networks:
-    """One :class:`StackedNetwork` per workspace model (a network is used by one thread at a time)."""
+    """One :class:`StackedNetwork` per workspace model (a network is used by one thread at a time). Each entry
+    keeps its model alive, so that no other model can take over its ``id``."""
 
     def __init__(self) -> None:
-        self._by_model: dict[int, StackedNetwork] = {}
+        self._by_model: dict[int, tuple[nn.Module, StackedNetwork]] = {}
 
     def get(self, agent: BenignAgent) -> StackedNetwork:
         key = id(agent.model)
         if key not in self._by_model:
-            self._by_model[key] = StackedNetwork(agent.model, tuple(agent.data.x.shape[1:]))
-        return self._by_model[key]
+            self._by_model[key] = (agent.model, StackedNetwork(agent.model, tuple(agent.data.x.shape[1:])))
+        return self._by_model[key][1]
 
 
 def _honest_groups(
