@@ -32,9 +32,9 @@ DEFAULT_KAPPA = 0.10
 """κ: an update's range may reach 10 % of the band's top beyond the band.
 
 Chosen from attack-free runs (chapter 3, "Choosing the thresholds"): on the
-``fast`` preset, seeds 0–2, every round (220 honest updates), the largest
-relative excess was 0.028 and its 99th percentile 0.025; κ = 0.10 leaves a
-margin of more than three times that, for other seeds and networks.
+``fast`` preset, seeds 0–1, six rounds (120 honest updates), the largest
+relative excess was 0.017; κ = 0.10 leaves a margin of about six times that,
+for other seeds and networks.
 """
 
 
