@@ -228,3 +228,25 @@ def test_help_explains_every_option(capsys):
 def test_presets_command_lists_them(capsys):
     assert main(["presets"]) == 0
     assert "paper:" in capsys.readouterr().out
+
+
+def test_the_batched_executor_runs_on_a_cpu_and_matches_the_sequential_one(tmp_path):
+    """``--executor batched`` on a machine without a GPU: the same records as ``--executor sequential``, up to
+    float rounding (accuracy within half a point, confidence within 0.05; see tests/test_execution.py)."""
+    rows = {}
+    for executor in ("sequential", "batched"):
+        out = tmp_path / f"{executor}.json"
+        argv = ["run", "--preset", "smoke", "--attack", "explicit_boosting", "--device", "cpu", "--executor", executor]
+        assert main([*argv, "--json", str(out), "--quiet", "--no-cache"]) == 0
+        rows[executor] = json.loads(out.read_text())
+    for sequential, batched in zip(rows["sequential"], rows["batched"], strict=True):
+        assert abs(sequential["val_accuracy"] - batched["val_accuracy"]) <= 0.005
+        assert abs(sequential["target_confidence"] - batched["target_confidence"]) <= 0.05
+        assert sequential["target_predicted"] == batched["target_predicted"]
+
+
+def test_an_unknown_executor_is_one_sentence(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["run", "--preset", "smoke", "--executor", "threads"])
+    assert stopped.value.code == 2
+    assert "invalid choice: 'threads'" in capsys.readouterr().err
