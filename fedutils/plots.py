@@ -21,6 +21,7 @@ from fedutils.checks import NEGLIGIBLE_CHANGE, AccuracyCheck, DistanceCheck, che
 from fedutils.compare import attacker_share, grid_table
 from fedutils.data.targets import TargetSet
 from fedutils.errors import ConfigError
+from fedutils.network_study import SEEDS, Candidate
 from fedutils.results import RunResult
 
 STYLE = {
@@ -648,4 +649,50 @@ def distance_bands(runs: Mapping[str, RunResult]) -> Figure:
         if ax is not axes[0][-1]:
             ax.get_legend().remove()
     fig.tight_layout()
+    return fig
+
+
+def network_study(
+    candidates: Mapping[str, Candidate],
+    chosen: str,
+    model_a: tuple[RunResult, RunResult] | None = None,
+    talk: Mapping[int, float] | None = None,
+) -> Figure:
+    """The network study in two panels: explicit boosting's confidence per round (mean over seeds 0–2, band
+    min–max) and FedAvg's validation accuracy per round (seed 0), one line per candidate, the ``chosen`` one
+    drawn thick.
+
+    Args:
+        candidates: the study (:func:`fedutils.network_study.load_network_study`).
+        chosen: the candidate the ``fast`` preset uses.
+        model_a: the paper's network for reference, (explicit boosting run, FedAvg run), drawn dashed.
+        talk: the talk's confidences by round, drawn as black squares.
+    """
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11.0, 3.8))
+    for index, candidate in enumerate(candidates.values()):
+        colour, width = f"C{index}", 2.6 if candidate.name == chosen else 1.2
+        per_seed = np.array([candidate.explicit(seed).confidence for seed in SEEDS])
+        rounds = np.arange(1, per_seed.shape[1] + 1)
+        left.plot(rounds, per_seed.mean(axis=0), marker="o", color=colour, linewidth=width, label=candidate.description)
+        left.fill_between(rounds, per_seed.min(axis=0), per_seed.max(axis=0), color=colour, alpha=0.12)
+        accuracy = candidate.fedavg(0).accuracy
+        right.plot(range(1, len(accuracy) + 1), [100 * a for a in accuracy], marker="o", color=colour, linewidth=width)
+    if model_a is not None:
+        explicit, fedavg = (run.to_frame() for run in model_a)
+        left.plot(explicit.index, explicit.target_confidence, "k--", marker="^", label="model A, seed 0 (recorded)")
+        right.plot(fedavg.index, 100 * fedavg.val_accuracy, "k--", marker="^")
+    if talk:
+        rounds = sorted(talk)
+        left.plot(rounds, [talk[t] for t in rounds], "ks", markersize=8, label="the talk")
+    left.set_ylim(-0.03, 1.03)
+    left.set_xlabel("round t")
+    left.set_ylabel("confidence in the target class")
+    left.set_title("Explicit boosting (λ = 10): mean of seeds 0–2")
+    right.set_xlabel("round t")
+    right.set_ylabel("validation accuracy (%)")
+    right.set_title("FedAvg without an attacker, seed 0")
+    for ax in (left, right):
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    handles, _ = left.get_legend_handles_labels()
+    _legend_beside(fig, handles, None)
     return fig

@@ -10,13 +10,13 @@ thread (so that results are reproducible to the bit on one machine):
 * FedAvg without an attacker, seeds 0–2, 4 rounds (seed 0: 10 rounds): the
   accuracy the attack costs, and the rounds to 89 %;
 * explicit boosting with λ = 1, seed 0, 4 rounds: without boosting the attack must fail;
-* with ``--time``: the seconds of one FedAvg round on this machine's cores,
-  alone, with the default executor;
+* with ``--time``: the seconds of one FedAvg round on this machine's cores
+  with the default executor (as the book runs it), and the milliseconds of
+  one agent's local step on one thread — measure alone, on an idle machine;
 * with ``--targets``: the claim beyond the one target, for the candidates
-  given: explicit boosting on the paper's target and on four more of the
-  authors' own draw (:data:`OTHER_TARGETS`), seeds 0–2, run as the chapters
-  run it (stop at the preset's accuracy or after 10 rounds), beside
-  attack-free runs of the same seeds, and with λ = 1 (seed 0, 4 rounds).
+  given: the explicit-boosting runs above (seeds 0–2, and λ = 1) on four
+  more targets of the authors' own draw (:data:`OTHER_TARGETS`), compared
+  with the same attack-free runs.
 
 A candidate is written ``c{channels}k{kernel}s{stride}p{padding}h{hidden}d{dropout}``:
 conv(1 → channels) → ReLU → dense(hidden) → ReLU → dropout → dense(10), e.g.
@@ -47,16 +47,15 @@ from torch import nn
 from fedutils import models, preset, run_experiment
 from fedutils.attacks import ExplicitBoosting
 from fedutils.config import ExperimentConfig
-from fedutils.data.targets import PAPER_TARGET, Target
-from fedutils.parallel import one_intra_op_thread
+from fedutils.experiment import build_agents, initial_parameters, prepare
+from fedutils.network_study import OTHER_TARGETS
+from fedutils.parallel import available_cores, one_intra_op_thread
 
 SPEC = re.compile(r"c(\d+)k(\d+)s(\d+)p(\d+)h(\d+)d([\d.]+)")
 SEEDS = (0, 1, 2)
 ATTACK_ROUNDS = 4
 FEDAVG_ROUNDS = 10
-OTHER_TARGETS = (Target(3846, 6), Target(2720, 5), Target(1989, 1), Target(2144, 6))
-"""Four targets of the authors' ten-target draw (:func:`~fedutils.data.targets.draw_paper_targets`, seed 777),
-each of another class: a dress → shirt, a bag → sandal, a T-shirt → trouser, a coat → shirt."""
+BASE = preset("fast", evaluate_agents=False, stop_accuracy=None)
 
 
 class SingleConvNet(models.ConvClassifier):
@@ -109,6 +108,16 @@ def candidate(spec: str) -> type[nn.Module]:
     return type(spec, (SingleConvNet,), {"__init__": build})
 
 
+def describe(spec: str) -> str:
+    """A candidate in words, for the appendix's table and legend."""
+    if spec == "two_conv":
+        return "conv 5×5×16 s2 → conv 3×3×32 s2 → dense 128 (the earlier fast CNN)"
+    if spec.startswith("mlp"):
+        return f"dense {spec[3:]}, no convolution"
+    channels, kernel, stride, _, hidden, dropout = SPEC.fullmatch(spec).groups()
+    return f"conv {kernel}×{kernel}×{channels} s{stride} → dense {hidden}, dropout {dropout}"
+
+
 @contextlib.contextmanager
 def fast_network(network: type[nn.Module]) -> Iterator[None]:
     """Inside the block, the ``fast`` preset's network is ``network`` (runs are not cached)."""
@@ -131,51 +140,64 @@ def curves(config: ExperimentConfig) -> dict[str, list[float]]:
     }
 
 
+def protocol() -> dict[str, ExperimentConfig]:
+    """The runs every candidate makes, by name (on the paper's target)."""
+    plan = {f"explicit_s{s}": BASE.replace(seed=s, max_rounds=ATTACK_ROUNDS, attack=ExplicitBoosting()) for s in SEEDS}
+    plan |= {f"fedavg_s{s}": BASE.replace(seed=s, max_rounds=FEDAVG_ROUNDS if s == 0 else ATTACK_ROUNDS) for s in SEEDS}
+    plan["explicit_boost1_s0"] = BASE.replace(seed=0, max_rounds=ATTACK_ROUNDS, attack=ExplicitBoosting(boost=1.0))
+    return plan
+
+
 def study(spec: str, entry: dict[str, Any], save: Callable[[], None], measure_time: bool) -> None:
     """Run whatever ``entry`` lacks of the protocol for the candidate ``spec``, saving after each run."""
     runs = entry.setdefault("runs", {})
-    base = preset("fast", evaluate_agents=False, stop_accuracy=None)
     with fast_network(candidate(spec)):
         entry["parameters"] = models.count_parameters(models.build_model(models.ModelName.FAST_CNN))
-        plan = {
-            f"explicit_s{s}": base.replace(seed=s, max_rounds=ATTACK_ROUNDS, attack=ExplicitBoosting()) for s in SEEDS
-        }
-        plan |= {
-            f"fedavg_s{s}": base.replace(seed=s, max_rounds=FEDAVG_ROUNDS if s == 0 else ATTACK_ROUNDS) for s in SEEDS
-        }
-        plan["explicit_boost1_s0"] = base.replace(seed=0, max_rounds=ATTACK_ROUNDS, attack=ExplicitBoosting(boost=1.0))
-        for key, config in plan.items():
+        entry["description"] = describe(spec)
+        for key, config in protocol().items():
             if key not in runs:
                 runs[key] = curves(config)
                 print(f"{spec} {key}: {runs[key]}", flush=True)
                 save()
         if measure_time:
-            config = base.replace(seed=0, max_rounds=1, evaluate_agents=True)  # the preset's round, agents evaluated
-            started = time.perf_counter()
-            run_experiment(config, cache=False, progress=False, download=False)
-            entry["seconds_per_round"] = round(time.perf_counter() - started, 1)
-            entry["threads"] = torch.get_num_threads()
-            print(f"{spec}: {entry['seconds_per_round']} s per FedAvg round", flush=True)
+            entry |= timings(BASE)
+            print(f"{spec}: {entry['seconds_per_round']} s per FedAvg round, {entry['ms_per_step']} ms per step")
             save()
 
 
+def timings(base: ExperimentConfig) -> dict[str, Any]:
+    """What the ``fast`` preset's network costs here: one FedAvg round as the book runs it (the default
+    executor, every agent's model evaluated; the second round, after warm-up), and one local step of one
+    agent on one thread."""
+    result = run_experiment(
+        base.replace(seed=0, max_rounds=2, evaluate_agents=True), cache=False, progress=False, download=False
+    )
+    setup = prepare(base, download=False)
+    agent = build_agents(setup, torch.device("cpu"))[0]
+    start = initial_parameters(base, setup.dataset.num_classes)
+    with one_intra_op_thread():
+        agent.compute_update(start, 1)
+        started = time.perf_counter()
+        agent.compute_update(start, 1)
+        seconds = time.perf_counter() - started
+    return {
+        "seconds_per_round": round(result.records[1].seconds, 1),
+        "ms_per_step": round(1000 * seconds / agent.num_steps, 2),
+        "cores": available_cores(),
+    }
+
+
 def target_study(spec: str, entry: dict[str, Any], save: Callable[[], None]) -> None:
-    """Explicit boosting on five targets × seeds 0–2 as the chapters run it, attack-free runs, and λ = 1."""
+    """The protocol's explicit-boosting runs (seeds 0–2, and λ = 1 on seed 0) on four more targets; the paper's
+    target and the attack-free runs are the protocol's own."""
     runs = entry.setdefault("targets", {})
-    base = preset("fast", evaluate_agents=False, max_rounds=FEDAVG_ROUNDS)
-    plan = {f"fedavg_s{s}": base.replace(seed=s) for s in SEEDS}
-    for target in (PAPER_TARGET, *OTHER_TARGETS):
-        attacked = base.replace(targets=(target,), attack=ExplicitBoosting())
-        plan |= {f"{target}_explicit_s{s}": attacked.replace(seed=s) for s in SEEDS}
-        plan[f"{target}_boost1_s0"] = attacked.replace(
-            seed=0, max_rounds=ATTACK_ROUNDS, attack=ExplicitBoosting(boost=1.0)
-        )
     with fast_network(candidate(spec)):
-        for key, config in plan.items():
-            if key not in runs:
-                runs[key] = curves(config)
-                print(f"{spec} {key}: {runs[key]}", flush=True)
-                save()
+        for target in OTHER_TARGETS:
+            for key, config in protocol().items():
+                if key.startswith("explicit") and f"{target}_{key}" not in runs:
+                    runs[f"{target}_{key}"] = curves(config.replace(targets=(target,)))
+                    print(f"{spec} {target}_{key}: {runs[f'{target}_{key}']}", flush=True)
+                    save()
 
 
 def main() -> None:

@@ -114,10 +114,23 @@ NEEDS_ADULT = "09_adult"
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_chapter_runs_with_smoke_parameters(path, tmp_path, request):
-    executed = tmp_path / path.name
     parameters = dict(SMOKE_PARAMETERS[path.stem])
     if path.stem == NEEDS_ADULT:
         parameters["data_root"] = str(request.getfixturevalue("adult_copy"))
+    _assert_ran_and_drew(_execute(path, tmp_path, parameters))
+
+
+def test_the_appendix_study_page_is_stripped_and_runs(tmp_path):
+    """The network study's page reads only recorded results, so it runs whole in the tests."""
+    path = ROOT / "appendix" / "network_study.ipynb"
+    assert "appendix/network_study" in _toc_files()
+    nbformat.validate(nbformat.read(path, as_version=4))
+    assert all(not c.outputs and c.execution_count is None for c in _code_cells(path))
+    _assert_ran_and_drew(_execute(path, tmp_path, {}))
+
+
+def _execute(path: Path, tmp_path: Path, parameters: dict[str, object]) -> list[dict]:
+    executed = tmp_path / path.name
     papermill.execute_notebook(
         str(path),
         str(executed),
@@ -127,7 +140,10 @@ def test_chapter_runs_with_smoke_parameters(path, tmp_path, request):
         progress_bar=False,
         execution_timeout=600,
     )
-    cells = json.loads(executed.read_text())["cells"]
+    return json.loads(executed.read_text())["cells"]
+
+
+def _assert_ran_and_drew(cells: list[dict]) -> None:
     errors = [o for c in cells if c["cell_type"] == "code" for o in c["outputs"] if o["output_type"] == "error"]
     assert not errors
     for cell in cells:

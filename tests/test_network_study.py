@@ -1,0 +1,85 @@
+"""The network study's summaries, on a hand-made study whose numbers are known."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib.pyplot as plt
+import pytest
+
+from fedutils import plots
+from fedutils.models import FastCNN, count_parameters
+from fedutils.network_study import OTHER_TARGETS, Curves, load_network_study, study_table, targets_table
+
+
+def _curves(accuracy, confidence):
+    return {"accuracy": list(accuracy), "confidence": list(confidence)}
+
+
+def _entry(confidence_t4, attacked_accuracy, boost1):
+    runs = {}
+    for seed, top in enumerate(confidence_t4):
+        runs[f"explicit_s{seed}"] = _curves([0.80, 0.82, 0.84, attacked_accuracy], [0.2, 0.5, 0.7, top])
+        runs[f"fedavg_s{seed}"] = _curves([0.84, 0.86, 0.88, 0.89, 0.895], [0.01] * 5)
+    runs["explicit_boost1_s0"] = _curves([0.84, 0.86, 0.88, 0.885], boost1)
+    return {"description": "a network", "parameters": 1000, "runs": runs, "ms_per_step": 2.5, "seconds_per_round": 9.0}
+
+
+@pytest.fixture
+def study(tmp_path):
+    chosen = _entry([0.9, 1.0, 0.95], 0.86, [0.05, 0.02, 0.01, 0.0])
+    chosen["targets"] = {}
+    for target in OTHER_TARGETS:
+        for seed in range(3):
+            chosen["targets"][f"{target}_explicit_s{seed}"] = _curves(
+                [0.8, 0.83, 0.85, 0.875 + 0.005 * seed], [0.3, 0.6, 0.8, 0.9 + 0.01 * seed]
+            )
+        chosen["targets"][f"{target}_explicit_boost1_s0"] = _curves([0.85, 0.86, 0.87, 0.88], [0.1, 0.05, 0.02, 0.01])
+    path = tmp_path / "study.json"
+    path.write_text(json.dumps({"other": _entry([0.5, 0.3, 0.1], 0.88, [0.2, 0.1, 0.0, 0.0]), "chosen": chosen}))
+    return load_network_study(path)
+
+
+def test_the_table_sums_up_each_candidate(study):
+    table = study_table(study)
+    assert list(table.index) == ["other", "chosen"]
+    chosen = table.loc["chosen"]
+    assert chosen["confidence t = 4"] == "0.95 ± 0.05"
+    assert chosen["lowest seed, t = 4"] == 0.9
+    assert chosen["accuracy lost at t = 4 (points)"] == pytest.approx(3.0)  # 89 % honest against 86 % attacked
+    assert chosen["FedAvg: first round ≥ 89 %"] == 4
+    assert chosen["λ = 1: highest confidence"] == 0.05
+    assert table.loc["other", "confidence t = 4"] == "0.30 ± 0.20"
+
+
+def test_the_target_table_takes_the_paper_target_from_the_protocol_and_compares_with_fedavg(study):
+    table = targets_table(study["chosen"])
+    assert list(table.index) == ["5454:7", *(str(t) for t in OTHER_TARGETS)]  # the paper's target first
+    paper, other = table.loc["5454:7"], table.loc[str(OTHER_TARGETS[0])]
+    assert paper["accuracy lost at t = 4, mean (points)"] == pytest.approx(3.0)  # 89 % against 86 %
+    assert other["accuracy lost at t = 4, mean (points)"] == pytest.approx(1.0)  # 89 % against 87.5–88.5 %
+    assert other["accuracy lost at t = 4, worst seed (points)"] == pytest.approx(1.5)
+    assert other["lowest seed, t = 4"] == 0.9 and other["mean confidence t = 4"] == 0.91
+    assert paper["λ = 1: highest confidence"] == 0.05 and other["λ = 1: highest confidence"] == 0.1
+
+
+def test_first_round_reaching_an_accuracy():
+    curves = Curves((0.8, 0.885, 0.891), (0.0, 0.0, 0.0))
+    assert curves.first_round_reaching(0.89) == 3
+    assert curves.first_round_reaching(0.95) is None
+
+
+def test_the_figure_has_both_panels_and_a_legend(study):
+    fig = plots.network_study(study, chosen="chosen", talk={2: 0.63, 3: 0.93, 4: 0.99})
+    left, right = fig.axes
+    assert "confidence" in left.get_ylabel() and "%" in right.get_ylabel()
+    assert fig.legends and len(left.lines) == 3  # two candidates and the talk
+    plt.close(fig)
+
+
+def test_the_recorded_study_names_the_fast_network():
+    study = load_network_study()
+    chosen = study["c4k5s2p2h256d0.25"]
+    assert chosen.parameters == count_parameters(FastCNN())
+    assert {f"explicit_s{s}" for s in range(3)} <= set(chosen.runs)
+    assert len(targets_table(chosen)) == 1 + len(OTHER_TARGETS)  # every run of the five-target claim is there
