@@ -3,7 +3,7 @@
 Every candidate network replaced the ``fast`` preset's in the paper's setting
 and ran the same protocol (explicit boosting over seeds 0–2, FedAvg, λ = 1;
 see the script). The results ship with the package
-(``fedutils/recorded/network_study.json``), so the appendix shows them
+(``fedutils/recorded/studies/network_study.json``), so the appendix shows them
 without the hours of CPU time they took. This module reads them and sums
 them up in the numbers the choice was made on.
 """
@@ -24,6 +24,8 @@ from fedutils.data.targets import PAPER_TARGET, Target
 
 SEEDS = (0, 1, 2)
 STUDY_FILE = "network_study.json"
+STUDY_FOLDER = "studies"
+"""Beside the recorded runs, but not one of them (:func:`fedutils.recorded.available` lists only runs)."""
 OTHER_TARGETS = (Target(3846, 6), Target(2720, 5), Target(1989, 1), Target(2144, 6))
 """Four targets of the authors' ten-target draw (:func:`~fedutils.data.targets.draw_paper_targets`, seed 777),
 each of another class: a dress → shirt, a bag → sandal, a T-shirt → trouser, a coat → shirt. The study checks
@@ -100,7 +102,7 @@ class Candidate:
 def load_network_study(path: str | Path | None = None) -> dict[str, Candidate]:
     """The recorded study (or the JSON file at ``path``), candidate name → :class:`Candidate`, in file order."""
     if path is None:
-        text = (resources.files("fedutils.recorded") / STUDY_FILE).read_text()
+        text = (resources.files("fedutils.recorded") / STUDY_FOLDER / STUDY_FILE).read_text()
     else:
         text = Path(path).read_text()
     return {name: _candidate(name, entry) for name, entry in json.loads(text).items()}

@@ -26,8 +26,8 @@ without convolution. Results go to ``--out`` (JSON, one entry per candidate,
 resumed if the file exists), which the appendix page reads.
 
 Usage:
-  python scripts/network_study.py c4k5s2p2h256d0.25 c16k5s2p2h64d0.25 --out fedutils/recorded/network_study.json
-  python scripts/network_study.py c4k5s2p2h256d0.25 --time --out fedutils/recorded/network_study.json
+  python scripts/network_study.py c4k5s2p2h256d0.25 c16k5s2p2h64d0.25 --out fedutils/recorded/studies/network_study.json
+  python scripts/network_study.py c4k5s2p2h256d0.25 --time --out fedutils/recorded/studies/network_study.json
 """
 
 from __future__ import annotations
