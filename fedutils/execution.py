@@ -14,12 +14,12 @@ of the agents it selected and never learns how they were computed:
 * :class:`ParallelExecutor` splits the honest agents over the CPU cores and
   trains the parts at the same time, in threads with one intra-op thread
   each, while the calling thread computes the attacker's update. On two CPU
-  cores a round of ten honest agents took 0.61–0.64 of the sequential time
-  (the ``fast`` network and two cheaper CNNs), because one agent's small
-  operations cannot use two cores. It also shares the machine gracefully:
-  beside a second copy of itself a round took 2.8× as long, where the
+  cores a ``fast`` round took 0.61–0.67 of the sequential time
+  (``benchmarks/executors.py``), because one agent's small operations cannot
+  use two cores. It also shares the machine gracefully: beside a second copy
+  of itself a round took 2.0–2.8× as long (a fair share is 2×), where the
   sequential path, whose two OpenMP threads per process spin waiting for each
-  other, took 9.4× as long.
+  other, took 5.2–9.4× as long (``benchmarks/beside_itself.py``, two runs).
 
 ``auto`` picks ``batched`` on a GPU, ``parallel`` on a CPU with several
 cores, and ``sequential`` on one core.
