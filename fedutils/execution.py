@@ -10,7 +10,9 @@ of the agents it selected and never learns how they were computed:
   every other agent — the attacker — compute its update alone, as before.
   On a GPU this is what keeps the device busy: one local step of ten agents
   took 3.3 ms (``fast`` CNN) and 4.5 ms (model A) on an H200, against 18.4 and
-  21.4 ms for ten agents one by one; on two CPU cores it was 0.8–0.9× as fast.
+  21.4 ms for ten agents one by one. On two CPU cores a whole ``fast``
+  round batched took 0.68 of the sequential time (``benchmarks/executors.py``;
+  an earlier probe of the bare step had found it slower there).
 * :class:`ParallelExecutor` splits the honest agents over the CPU cores and
   trains the parts at the same time, in threads with one intra-op thread
   each, while the calling thread computes the attacker's update. On two CPU
