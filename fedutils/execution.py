@@ -8,7 +8,7 @@ of the agents it selected and never learns how they were computed:
 * :class:`BatchedExecutor` trains the honest agents that share their local
   training together, as one stacked model (:mod:`fedutils.batched`), and lets
   every other agent — the attacker — compute its update alone, as before.
-  On a GPU this is what keeps the device busy: one local step of ten agents
+  On a GPU this is what keeps the device busy: in a probe, one local step of ten agents
   took 3.3 ms (``fast`` CNN) and 4.5 ms (model A) on an H200, against 18.4 and
   21.4 ms for ten agents one by one. On two CPU cores a whole ``fast``
   round batched took 0.68 of the sequential time (``benchmarks/executors.py``;
