@@ -231,17 +231,16 @@ def _train_parts(parts: list[_Part], global_params: torch.Tensor, round_index: i
 
 
 class _Networks:
-    """One :class:`StackedNetwork` per workspace model (a network is used by one thread at a time). Each entry
-    keeps its model alive, so that no other model can take over its ``id``."""
+    """One :class:`StackedNetwork` per workspace model (a network is used by one thread at a time), keyed by the
+    model itself (modules hash by identity), so an entry lives as long as its model."""
 
     def __init__(self) -> None:
-        self._by_model: dict[int, tuple[nn.Module, StackedNetwork]] = {}
+        self._by_model: dict[nn.Module, StackedNetwork] = {}
 
     def get(self, agent: BenignAgent) -> StackedNetwork:
-        key = id(agent.model)
-        if key not in self._by_model:
-            self._by_model[key] = (agent.model, StackedNetwork(agent.model, tuple(agent.data.x.shape[1:])))
-        return self._by_model[key][1]
+        if agent.model not in self._by_model:
+            self._by_model[agent.model] = StackedNetwork(agent.model, tuple(agent.data.x.shape[1:]))
+        return self._by_model[agent.model]
 
 
 def _honest_groups(

@@ -26,7 +26,7 @@ without convolution. Results go to ``--out`` (JSON, one entry per candidate,
 resumed if the file exists), which the appendix page reads.
 
 Usage:
-  python scripts/network_study.py c4k5s2p2h256d0.25 c16k5s2p2h64d0.25 --out fedutils/recorded/studies/network_study.json
+  python scripts/network_study.py c4k5s2p2h256d0.25 two_conv --out fedutils/recorded/studies/network_study.json
   python scripts/network_study.py c4k5s2p2h256d0.25 --time --out fedutils/recorded/studies/network_study.json
 """
 
@@ -48,11 +48,10 @@ from fedutils import models, preset, run_experiment
 from fedutils.attacks import ExplicitBoosting
 from fedutils.config import ExperimentConfig
 from fedutils.experiment import build_agents, initial_parameters, prepare
-from fedutils.network_study import OTHER_TARGETS
+from fedutils.network_study import OTHER_TARGETS, SEEDS
 from fedutils.parallel import available_cores, one_intra_op_thread
 
 SPEC = re.compile(r"c(\d+)k(\d+)s(\d+)p(\d+)h(\d+)d([\d.]+)")
-SEEDS = (0, 1, 2)
 ATTACK_ROUNDS = 4
 FEDAVG_ROUNDS = 10
 BASE = preset("fast", evaluate_agents=False, stop_accuracy=None)
