@@ -10,6 +10,7 @@ only reaches the target at full strength fails (SPEC §5.1, §5.3).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -76,3 +77,40 @@ def contribution_confidences(
     frame = pd.DataFrame(rows).T
     frame.index.name = "round t"
     return frame
+
+
+def boost_outcomes(
+    result: RunResult,
+    round_index: int,
+    boosts: Sequence[float],
+    data_root: str | Path | None = None,
+    *,
+    download: bool = True,
+) -> pd.DataFrame:
+    """What round ``round_index``'s global model w_G^t would have done with the target had the
+    explicit-boosting attacker boosted by each λ′ in ``boosts`` instead of its own λ (§3.1, SPEC §5.1).
+
+    The attacker's kept update is λ δ̃; with λ′ it is (λ′/λ) λ δ̃, and the benign share is unchanged:
+    w_G^t(λ′) = w_G^{t−1} + α_m (λ′/λ) δ_m + Σ_{i≠m} α_i δ_i. The updates of rounds 1 … t must be kept.
+
+    Returns:
+        One row per λ′ (index ``boost λ′``): ``target confidence`` (in the attacker's class),
+        ``predicted`` (the class index the model gives the target) and ``flipped``.
+    """
+    config = ExperimentConfig.from_dict(result.config)
+    if config.attack is None or config.attack.name != "explicit_boosting":
+        raise ConfigError("boost_outcomes needs a run with the explicit_boosting attack.")
+    used_boost = config.attack.boost if config.attack.boost is not None else 1.0 / config.aggregation_weight
+    benign, malicious = result.benign_and_malicious_updates(round_index)
+    before = global_parameters_before(result, round_index)
+    setup = prepare(config, data_root, download=download)
+    model = build_model(config.model, setup.dataset.num_classes)
+    rows = {}
+    for boost in boosts:
+        step = config.aggregation_weight * (benign.sum(0) + (boost / used_boost) * malicious)
+        load_flat_parameters(model, before + step)
+        outcome = evaluate_targets(model, setup.targets)[0]
+        rows[boost] = {"target confidence": outcome.confidence, "predicted": outcome.predicted, "flipped": outcome.hit}
+    frame = pd.DataFrame(rows).T
+    frame.index.name = "boost λ′"
+    return frame.astype({"target confidence": float, "predicted": int, "flipped": bool})
