@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import yaml
 
 from fedutils.errors import FedutilsError
@@ -161,6 +162,28 @@ def chapter_exercises(chapter: nbformat.NotebookNode) -> list[Exercise]:
             raise CourseError(f"exercise {label!r} has no cell tagged {CHECK_TAG!r} after its solution")
         exercises.append(Exercise(label, statement, explanation, tuple(solution), tuple(checks)))
     return exercises
+
+
+_TITLE = re.compile(r"^\*\*(.+?)\*\*")
+
+
+def exercise_table(chapters: Sequence[Path]) -> pd.DataFrame:
+    """One row per exercise of ``chapters``: its chapter, label, title (the statement's bold opening),
+    the variables a student's answer defines, and how many checks grade it (the course guide's table)."""
+    rows = []
+    for path in chapters:
+        for exercise in chapter_exercises(nbformat.read(path, as_version=4)):
+            title = _TITLE.match(exercise.statement)
+            rows.append(
+                {
+                    "chapter": path.stem,
+                    "exercise": exercise.label,
+                    "title": title.group(1).rstrip(".") if title else "",
+                    "answer defines": ", ".join(exercise.answer_names),
+                    "checks": len(exercise.check_cells),
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 def _imports(chapter: nbformat.NotebookNode) -> dict[str, str]:
