@@ -8,6 +8,24 @@ and data the student used, never against one stored number), and either return a
 and why. :mod:`fedutils.course` turns each check into an Otter-Grader test.
 """
 
-from fedutils.exercises.base import AnswerError, Passed, require_answer, require_run
+from fedutils.exercises.base import (
+    AnswerError,
+    Passed,
+    differing_settings,
+    require_answer,
+    require_number,
+    require_run,
+    require_same_settings,
+    round_list,
+)
 
-__all__ = ["AnswerError", "Passed", "require_answer", "require_run"]
+__all__ = [
+    "AnswerError",
+    "Passed",
+    "differing_settings",
+    "require_answer",
+    "require_number",
+    "require_run",
+    "require_same_settings",
+    "round_list",
+]

@@ -17,7 +17,14 @@ from fedutils.checks import check_verdicts
 from fedutils.compare import accuracy_loss, goal_met
 from fedutils.data.dataset import LabelledData
 from fedutils.errors import ConfigError
-from fedutils.exercises.base import AnswerError, Passed, require_answer, require_run
+from fedutils.exercises.base import (
+    AnswerError,
+    Passed,
+    require_answer,
+    require_number,
+    require_run,
+    require_same_settings,
+)
 from fedutils.interpret import predictions
 from fedutils.results import RunResult
 
@@ -31,19 +38,6 @@ POINTS_TOLERANCE = 0.05
 """How far an answer in accuracy points may be from the recomputed value (rounding to a tenth of a point)."""
 IGNORED_OPTIONS = frozenset({"attack", "keep_updates"})
 """Options a run may change and still be "the chapter's experiment with another attack"."""
-
-
-def _same_experiment(run: RunResult, reference: RunResult, name: str) -> None:
-    differing = sorted(
-        key
-        for key in set(run.config) | set(reference.config)
-        if key not in IGNORED_OPTIONS and run.config.get(key) != reference.config.get(key)
-    )
-    if differing:
-        raise AnswerError(
-            f"`{name}` must run the chapter's experiment (`long`: same rounds, rows and checks as `benign`) with "
-            f"another attack, but its {', '.join(differing)} differ."
-        )
 
 
 def _runs(value: Any, name: str) -> list[RunResult]:
@@ -82,7 +76,7 @@ def check_steps(
     ``fewest_steps`` is the fewest fixed steps, among all of them, that meet the goal after the last round."""
     swept = _runs(sweep, "sweep")
     for run in swept:
-        _same_experiment(run, benign, "sweep")
+        require_same_settings(run, "sweep", benign, "benign", IGNORED_OPTIONS)
     missing = sorted(set(SWEPT_STEPS) - {_fixed_steps(run) for run in swept})
     if missing:
         raise AnswerError(
@@ -151,9 +145,7 @@ def collapse_gaps(first_round: Mapping[str, RunResult], test_split: LabelledData
 
 def _points(value: Any, name: str, expected: float, what: str) -> None:
     """``value`` must be ``expected`` accuracy points, within :data:`POINTS_TOLERANCE`."""
-    value = require_answer(value, name)
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        raise AnswerError(f"`{name}` must be a number of accuracy points, not a {type(value).__name__}.")
+    value = require_number(value, name, "a number of accuracy points")
     if abs(value - expected) <= POINTS_TOLERANCE:
         return
     if abs(100 * value - expected) <= POINTS_TOLERANCE:

@@ -14,8 +14,8 @@ from typing import Any
 
 from fedutils.checks.distance import distance_ranges
 from fedutils.compare import accuracy_loss, goal_met
-from fedutils.exercises.base import AnswerError, Passed, require_answer, require_run
-from fedutils.exercises.stealthy import require_variant, round_list
+from fedutils.exercises.base import AnswerError, Passed, require_answer, require_number, require_run, round_list
+from fedutils.exercises.stealthy import require_variant
 from fedutils.results import RunResult
 
 ATTACK = "alternating"
@@ -36,14 +36,6 @@ def _talk_run(value: Any, name: str) -> RunResult:
     if options.get("adversarial_model") != "attacker" or options.get("order") != "malicious_first":
         raise AnswerError(f"`{name}` must be the chapter's run of the talk's version (AlternatingMinimisation()).")
     return run
-
-
-def _number(value: Any, name: str, unit: str) -> float:
-    value = require_answer(value, name)
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise AnswerError(f"`{name}` must be a number ({unit}), not {value!r}.") from None
 
 
 def mean_accuracy_cost(one_to_one: RunResult, alternating: RunResult) -> float:
@@ -68,7 +60,7 @@ def check_stealth_ratio(
     global model's target confidence peaks higher, both over the rounds both runs have."""
     alternating = _talk_run(alternating, "alternating")
     one_to_one = require_variant(one_to_one, "one_to_one", alternating, "alternating", stealth_steps=1)
-    value = _number(accuracy_cost, "accuracy_cost", "accuracy points")
+    value = require_number(accuracy_cost, "accuracy_cost", "a number of accuracy points")
     higher_peak = require_answer(higher_peak, "higher_peak")
     expected = mean_accuracy_cost(one_to_one, alternating)
     if abs(value - expected) > POINTS_TOLERANCE:
@@ -109,7 +101,7 @@ def check_without_distance(
                 f"`{name}` kept no updates of round {histogram_round}: run it from `alternating_config`, which keeps "
                 f"them, for `histogram_round` rounds."
             )
-    value = _number(extra_distance, "extra_distance", "an L2 distance")
+    value = require_number(extra_distance, "extra_distance", "an L2 distance")
     outside_band = require_answer(outside_band, "outside_band")
     without = distance_ranges(*unconstrained.benign_and_malicious_updates(histogram_round))
     with_term = distance_ranges(*alternating.benign_and_malicious_updates(histogram_round))

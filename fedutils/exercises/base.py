@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,3 +43,48 @@ def require_run(value: Any, name: str, *, attack: str | None = None) -> RunResul
     if attack is not None and used != attack:
         raise AnswerError(f"`{name}` must be a run with the {attack} attack, but it ran with {used or 'no attack'}.")
     return value
+
+
+def require_number(value: Any, name: str, unit: str = "a number") -> float:
+    """``value`` as a finite float, or :class:`AnswerError` naming ``unit`` (e.g. "accuracy points")."""
+    value = require_answer(value, name)
+    if isinstance(value, bool):
+        raise AnswerError(f"`{name}` must be {unit}, not {value!r}.")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise AnswerError(f"`{name}` must be {unit}, not a {type(value).__name__}.") from None
+    if math.isnan(number):
+        raise AnswerError(f"`{name}` is NaN: compute it from the runs' records.")
+    return number
+
+
+def round_list(value: Any, name: str) -> list[int]:
+    """An answer that lists rounds (a list, tuple, set, Index …), as sorted distinct whole numbers."""
+    value = require_answer(value, name)
+    if isinstance(value, str | bytes | bool | int | float):
+        raise AnswerError(f"`{name}` must list round numbers (e.g. [2, 3], or [] for none), not {value!r}.")
+    try:
+        rounds = {int(item) for item in value}
+    except (TypeError, ValueError):
+        raise AnswerError(f"`{name}` must list round numbers (e.g. [2, 3], or [] for none), not {value!r}.") from None
+    return sorted(rounds)
+
+
+def differing_settings(run: RunResult, reference: RunResult, free: Iterable[str]) -> list[str]:
+    """The configuration entries in which ``run`` differs from ``reference``, apart from the ``free`` ones."""
+    keys = (set(run.config) | set(reference.config)) - set(free)
+    return sorted(key for key in keys if run.config.get(key) != reference.config.get(key))
+
+
+def require_same_settings(
+    run: RunResult, name: str, reference: RunResult, reference_name: str, free: Iterable[str]
+) -> None:
+    """:class:`AnswerError` unless ``run`` is ``reference``'s experiment up to the ``free`` settings: a run
+    with another seed, preset or option would make the exercise's comparison unfair."""
+    differing = differing_settings(run, reference, free)
+    if differing:
+        raise AnswerError(
+            f"`{name}` must be `{reference_name}`'s experiment with only the exercise's change (start from its "
+            f"configuration), but it also changes {', '.join(differing)}."
+        )

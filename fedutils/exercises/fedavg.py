@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 
-from fedutils.exercises.base import AnswerError, Passed, require_answer, require_run
+from fedutils.exercises.base import (
+    AnswerError,
+    Passed,
+    require_answer,
+    require_number,
+    require_run,
+    require_same_settings,
+)
 from fedutils.results import RunResult
 
 PARTICIPATION = 0.5
@@ -28,33 +35,6 @@ def _attack_free(run: Any, name: str) -> RunResult:
     return run
 
 
-def _changed_settings(run: RunResult, reference: RunResult, allowed: Iterable[str]) -> list[str]:
-    """The training settings in which ``run`` differs from ``reference``, apart from ``allowed`` and bookkeeping."""
-    ignored = {*allowed, *_BOOKKEEPING}
-    keys = (set(run.config) | set(reference.config)) - ignored
-    return sorted(key for key in keys if run.config.get(key) != reference.config.get(key))
-
-
-def _require_only_changes(run: RunResult, name: str, reference: RunResult, allowed: Iterable[str]) -> None:
-    changed = _changed_settings(run, reference, allowed)
-    if changed:
-        raise AnswerError(
-            f"`{name}` must be `result`'s federation with only the exercise's change, but it also changes "
-            f"{', '.join(changed)}."
-        )
-
-
-def _number(value: Any, name: str) -> float:
-    value = require_answer(value, name)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise AnswerError(f"`{name}` must be a number, not a {type(value).__name__}.") from None
-    if math.isnan(number):
-        raise AnswerError(f"`{name}` is NaN: compute it from the runs' recorded accuracies.")
-    return number
-
-
 def check_participation(half: RunResult, extra_rounds: int, result: RunResult) -> Passed:
     """``half`` is ``result``'s federation with C = 0.5 (Eq. 1 with weights α_i = 1/k kept), and ``extra_rounds``
     is how many more rounds it ran than ``result`` (each stops at the stopping accuracy or after T rounds)."""
@@ -65,8 +45,8 @@ def check_participation(half: RunResult, extra_rounds: int, result: RunResult) -
         raise AnswerError(
             f"`half` must call half of the agents each round (participation={PARTICIPATION}), not C = {used}."
         )
-    _require_only_changes(half, "half", result, ["participation"])
-    extra = _number(extra_rounds, "extra_rounds")
+    require_same_settings(half, "half", result, "result", ["participation", *_BOOKKEEPING])
+    extra = require_number(extra_rounds, "extra_rounds", "a number of rounds")
     expected = half.rounds - result.rounds
     if extra == expected:
         more = "more" if expected >= 0 else "fewer"
@@ -168,8 +148,10 @@ def check_non_iid(skewed_result: RunResult, skew_cost: float, result: RunResult)
     alpha = skewed_result.config.get("dirichlet_alpha")
     if alpha != DIRICHLET_ALPHA:
         raise AnswerError(f"`skewed_result` must use dirichlet_alpha={DIRICHLET_ALPHA}, not {alpha}.")
-    _require_only_changes(skewed_result, "skewed_result", result, ["partition", "dirichlet_alpha", "max_rounds"])
-    cost = _number(skew_cost, "skew_cost")
+    require_same_settings(
+        skewed_result, "skewed_result", result, "result", ["partition", "dirichlet_alpha", "max_rounds", *_BOOKKEEPING]
+    )
+    cost = require_number(skew_cost, "skew_cost", "an accuracy difference (a fraction)")
     last = skewed_result.rounds
     expected = accuracy_after(result, last) - skewed_result.final_accuracy
     if math.isclose(cost, expected, abs_tol=TOLERANCE):

@@ -16,7 +16,7 @@ import pandas as pd
 
 from fedutils.checks.detection import check_verdicts
 from fedutils.errors import ConfigError
-from fedutils.exercises.base import AnswerError, Passed, require_answer, require_run
+from fedutils.exercises.base import AnswerError, Passed, require_answer, require_number, require_run
 from fedutils.results import RunResult
 
 ACCURACY = "accuracy"
@@ -63,17 +63,6 @@ def _attacked(runs: Any, name: str) -> dict[str, RunResult]:
     return {label: run for label, run in runs.items() if require_run(run, name).config.get("attack")}
 
 
-def _threshold(value: Any, name: str) -> float:
-    value = require_answer(value, name)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise AnswerError(f"`{name}` must be a number, not a {type(value).__name__}.") from None
-    if math.isnan(number):
-        raise AnswerError(f"`{name}` is NaN: read it off the recorded statistics.")
-    return number
-
-
 def strictest_gamma(calibration: Sequence[RunResult]) -> float:
     """The largest accuracy gap g_i^t of any honest update in the calibration runs: the strictest γ that flags none."""
     return float(_honest_statistics(_runs(calibration, "calibration"), ACCURACY, "calibration").max())
@@ -82,7 +71,7 @@ def strictest_gamma(calibration: Sequence[RunResult]) -> float:
 def check_strict_gamma(strict_gamma: float, calibration: Sequence[RunResult]) -> Passed:
     """``strict_gamma`` is the largest accuracy gap an honest update showed in the calibration runs."""
     expected = strictest_gamma(calibration)
-    gamma = _threshold(strict_gamma, "strict_gamma")
+    gamma = require_number(strict_gamma, "strict_gamma", "a threshold (a fraction)")
     if math.isclose(gamma, expected, rel_tol=TOLERANCE, abs_tol=TOLERANCE):
         return Passed(f"γ = {100 * expected:.1f} points: the largest gap of an honest update in the calibration runs.")
     if math.isclose(gamma, 100 * expected, rel_tol=1e-6):
@@ -194,7 +183,7 @@ def check_separating_kappa(
                 f"{label!r} can be separated: any κ from {low:.4f} (the largest honest excess) up to, not "
                 f"including, {high:.4f} (its smallest) flags it in every round and no honest update."
             )
-        kappa = _threshold(kappa, "separating_kappa")
+        kappa = require_number(kappa, "separating_kappa", "a threshold or None")
         if kappa < low:
             raise AnswerError(f"κ = {kappa:.4f} for {label!r} flags honest updates: one showed an excess of {low:.4f}.")
         if kappa >= high:

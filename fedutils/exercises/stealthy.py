@@ -14,7 +14,14 @@ from typing import Any
 from fedutils.checks.distance import distance_ranges
 from fedutils.config import ExperimentConfig
 from fedutils.contributions import contribution_confidences
-from fedutils.exercises.base import AnswerError, Passed, require_answer, require_run
+from fedutils.exercises.base import (
+    AnswerError,
+    Passed,
+    require_answer,
+    require_run,
+    require_same_settings,
+    round_list,
+)
 from fedutils.results import RunResult
 
 ATTACK = "stealthy"
@@ -58,29 +65,8 @@ def require_variant(value: Any, name: str, reference: RunResult, reference_name:
         raise AnswerError(
             f"`{name}` must change only {', '.join(changes)} of `{reference_name}`'s attack: {differences}."
         )
-    settings = [
-        key
-        for key in sorted(set(run.config) | set(reference.config))
-        if key not in FREE_SETTINGS and run.config.get(key) != reference.config.get(key)
-    ]
-    if settings:
-        raise AnswerError(
-            f"`{name}` must use `{reference_name}`'s federation (start from its configuration): it differs in "
-            f"{', '.join(settings)}."
-        )
+    require_same_settings(run, name, reference, reference_name, FREE_SETTINGS)
     return run
-
-
-def round_list(value: Any, name: str) -> list[int]:
-    """An answer that lists rounds (a list, tuple, set, Index …), as sorted distinct whole numbers."""
-    value = require_answer(value, name)
-    if isinstance(value, str | bytes | bool | int | float):
-        raise AnswerError(f"`{name}` must list round numbers (e.g. [2, 3], or [] for none), not {value!r}.")
-    try:
-        rounds = {int(item) for item in value}
-    except (TypeError, ValueError):
-        raise AnswerError(f"`{name}` must list round numbers (e.g. [2, 3], or [] for none), not {value!r}.") from None
-    return sorted(rounds)
 
 
 def _stealthy_run(value: Any, name: str, adversarial_model: str) -> RunResult:
