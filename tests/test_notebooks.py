@@ -10,12 +10,14 @@ run with the stacked executor, the others with the default.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import nbformat
 import papermill
 import pytest
 import yaml
+from papermill.translators import PythonTranslator
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
@@ -106,6 +108,10 @@ def test_chapter_source_is_stripped_and_well_formed(path):
     assert COLAB_GUARD in first.source and "pip install" in first.source, "first code cell installs only in Colab"
     for name in SMOKE_PARAMETERS[path.stem]:
         assert f"{name} =" in tagged[0].source, f"smoke parameter {name} is not in the parameters cell"
+    # papermill reads each parameter's line itself (for `papermill --help-notebook` and its warnings):
+    # an "=" inside a comment makes it give up on that line.
+    assigned = re.findall(r"^(\w+) =", tagged[0].source, re.MULTILINE)
+    assert [p.name for p in PythonTranslator.inspect(tagged[0])] == assigned, "papermill cannot parse a parameter"
 
 
 NEEDS_ADULT = "09_adult"
