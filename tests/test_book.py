@@ -27,6 +27,8 @@ def test_book_builds_without_warnings(tmp_path):
     assert "colab.research.google.com/github/adversarial-lens/adversarial-lens" in chapter
     assert "Federated learning and FedAvg" in chapter
     assert (html / "appendix" / "references.html").exists()
+    assert "CC BY 4.0" in chapter and "MIT" in chapter, "the licences belong in every page's footer"
+    assert "Teaching with this book" in (html / "appendix" / "course_guide.html").read_text()
 
 
 def test_cells_have_no_time_limit():
