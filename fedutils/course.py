@@ -214,7 +214,7 @@ def _test_cell(check: str, label: str, number: int, imports: dict[str, str]) -> 
 
 def _student_prompt(exercise: Exercise) -> str:
     names = ", ".join(f"`{name}`" for name in exercise.answer_names)
-    where = f"\n\n*Your answer:* define {names} in the cell below; the cell after it checks them." if names else ""
+    where = f"\n\n*Your answer:* define {names} in the cell below; the next cell checks it." if names else ""
     return f"#### Exercise `{exercise.label}`\n\n{exercise.statement}{where}"
 
 
