@@ -69,6 +69,8 @@ class Exercise:
     explanation: str
     solution_cells: tuple[nbformat.NotebookNode, ...]
     check_cells: tuple[nbformat.NotebookNode, ...]
+    cells: range
+    """The indices of the chapter's cells it spans: statement, solution block and checks."""
 
     @property
     def answer_names(self) -> tuple[str, ...]:
@@ -143,6 +145,7 @@ def chapter_exercises(chapter: nbformat.NotebookNode) -> list[Exercise]:
             raise CourseError(f"an exercise has no :label: (it begins {cell.source[:60]!r})")
         label = match.group(1)
         statement = _directive_body(cell.source, EXERCISE_END)
+        start = i
         i += 1
         if i >= len(cells) or not cells[i].source.startswith(f"```{SOLUTION_START} {label}"):
             raise CourseError(f"exercise {label!r} must be followed by its {SOLUTION_START} cell")
@@ -160,7 +163,7 @@ def chapter_exercises(chapter: nbformat.NotebookNode) -> list[Exercise]:
             i += 1
         if not checks:
             raise CourseError(f"exercise {label!r} has no cell tagged {CHECK_TAG!r} after its solution")
-        exercises.append(Exercise(label, statement, explanation, tuple(solution), tuple(checks)))
+        exercises.append(Exercise(label, statement, explanation, tuple(solution), tuple(checks), range(start, i)))
     return exercises
 
 
@@ -232,8 +235,8 @@ def otter_master(
     The Colab install cell also installs Otter-Grader (``fedutils[course]``); with ``tests_url_prefix``
     the student notebook downloads its test files from there, which Colab needs.
     """
-    by_label = {exercise.label: exercise for exercise in chapter_exercises(chapter)}
-    if not by_label:
+    by_start = {exercise.cells.start: exercise for exercise in chapter_exercises(chapter)}
+    if not by_start:
         raise CourseError(f"the chapter {name!r} has no exercises")
     imports = _imports(chapter)
     raw = nbformat.v4.new_raw_cell
@@ -254,14 +257,10 @@ def otter_master(
     master.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
     master.metadata.setdefault("language_info", {"name": "python"})
     cells = [raw("# ASSIGNMENT CONFIG\n" + yaml.safe_dump(config, sort_keys=False))]
-    skip = 0
+    spanned = {index for exercise in by_start.values() for index in exercise.cells}
     for index, cell in enumerate(chapter.cells):
-        if skip:
-            skip -= 1
-            continue
-        label_match = _LABEL.search(cell.source) if cell.source.startswith(f"```{EXERCISE_START}") else None
-        if label_match is not None:
-            exercise = by_label[label_match.group(1)]
+        exercise = by_start.get(index)
+        if exercise is not None:
             cells += [
                 raw(f"# BEGIN QUESTION\nname: {exercise.label}\npoints: 1"),
                 nbformat.v4.new_markdown_cell(_student_prompt(exercise)),
@@ -276,24 +275,14 @@ def otter_master(
                 for n, check in enumerate(exercise.check_cells, start=1)
             ]
             cells += [raw("# END TESTS"), raw("# END QUESTION")]
-            skip = _exercise_length(chapter.cells, index) - 1
+            continue
+        if index in spanned:
             continue
         if cell.cell_type == "code" and COLAB_GUARD in cell.source:
             cell = nbformat.v4.new_code_cell(cell.source.replace(BOOK_REQUIREMENT, COURSE_REQUIREMENT))
         cells.append(cell)
     master.cells = cells
     return master
-
-
-def _exercise_length(cells: list[nbformat.NotebookNode], start: int) -> int:
-    """How many cells the exercise at ``start`` spans: statement, solution block and checks."""
-    i = start + 1
-    while not cells[i].source.startswith(f"```{SOLUTION_END}"):
-        i += 1
-    i += 1
-    while i < len(cells) and CHECK_TAG in cells[i].metadata.get("tags", []):
-        i += 1
-    return i - start
 
 
 _ANSWER_CELL_TAG = "otter_answer_cell"
