@@ -63,6 +63,19 @@ def _attacked(runs: Any, name: str) -> dict[str, RunResult]:
     return {label: run for label, run in runs.items() if require_run(run, name).config.get("attack")}
 
 
+def _per_attacked_run(value: Any, name: str, attacked: Mapping[str, RunResult], what: str) -> Mapping[str, Any]:
+    """An answer that is a dict from the label of each attacked run of ``runs`` to ``what``."""
+    answer = require_answer(value, name)
+    if not isinstance(answer, Mapping):
+        raise AnswerError(f"`{name}` must be a dict from run label to {what}, not a {type(answer).__name__}.")
+    if set(answer) != set(attacked):
+        raise AnswerError(
+            f"`{name}` must have one entry per attacked run of `runs`, {sorted(attacked)}, "
+            f"not {sorted(map(str, answer))}."
+        )
+    return answer
+
+
 def strictest_gamma(calibration: Sequence[RunResult]) -> float:
     """The largest accuracy gap g_i^t of any honest update in the calibration runs: the strictest γ that flags none."""
     return float(_honest_statistics(_runs(calibration, "calibration"), ACCURACY, "calibration").max())
@@ -99,14 +112,7 @@ def check_strict_catches(
     check flags each attacked run's attacker, and ``strict_false_alarms`` the honest updates of ``runs`` it flags."""
     gamma = strictest_gamma(calibration)
     attacked = _attacked(runs, "runs")
-    answer = require_answer(strict_flagged, "strict_flagged")
-    if not isinstance(answer, Mapping):
-        raise AnswerError(f"`strict_flagged` must be a dict from run label to rounds, not a {type(answer).__name__}.")
-    if set(answer) != set(attacked):
-        raise AnswerError(
-            f"`strict_flagged` must have one entry per attacked run of `runs`, {sorted(attacked)}, "
-            f"not {sorted(map(str, answer))}."
-        )
+    answer = _per_attacked_run(strict_flagged, "strict_flagged", attacked, "rounds")
     for label, run in attacked.items():
         verdicts = _verdicts(run, ACCURACY, "runs")
         malicious = verdicts[verdicts["is_malicious"]]
@@ -156,14 +162,7 @@ def check_separating_kappa(
     """For each attacked run, ``separating_kappa`` is a κ at which the distance check flags the attacker in every
     round and no honest update (of ``runs`` or the calibration runs), or ``None`` where no κ does."""
     attacked = _attacked(runs, "runs")
-    answer = require_answer(separating_kappa, "separating_kappa")
-    if not isinstance(answer, Mapping):
-        raise AnswerError(f"`separating_kappa` must be a dict from run label to κ, not a {type(answer).__name__}.")
-    if set(answer) != set(attacked):
-        raise AnswerError(
-            f"`separating_kappa` must have one entry per attacked run of `runs`, {sorted(attacked)}, "
-            f"not {sorted(map(str, answer))}."
-        )
+    answer = _per_attacked_run(separating_kappa, "separating_kappa", attacked, "κ")
     notes = []
     for label in attacked:
         low, high = separating_window(runs, calibration, label)
