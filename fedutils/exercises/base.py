@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,3 +88,31 @@ def require_same_settings(
             f"`{name}` must be `{reference_name}`'s experiment with only the exercise's change (start from its "
             f"configuration), but it also changes {', '.join(differing)}."
         )
+
+
+def require_mapping(
+    value: Any,
+    name: str,
+    keys: Sequence[Any],
+    convert_key: Callable[[Any], Any],
+    convert_value: Callable[[Any], Any],
+    *,
+    key_label: str,
+    value_label: str,
+) -> dict[Any, Any]:
+    """The answer as a dict over exactly ``keys`` (a dict, or a pandas Series indexed by them), with keys and
+    values converted; :class:`AnswerError` naming ``key_label`` and ``value_label`` otherwise."""
+    value = require_answer(value, name)
+    if hasattr(value, "to_dict") and not isinstance(value, Mapping):
+        value = value.to_dict()  # a pandas Series
+    if not isinstance(value, Mapping):
+        raise AnswerError(
+            f"`{name}` must map each {key_label} to {value_label} (a dict), not a {type(value).__name__}."
+        )
+    try:
+        answer = {convert_key(k): convert_value(v) for k, v in value.items()}
+    except (TypeError, ValueError):
+        raise AnswerError(f"`{name}` must map each {key_label} to {value_label}.") from None
+    if sorted(answer) != sorted(keys):
+        raise AnswerError(f"`{name}` must have one entry for each {key_label} in {list(keys)}, not {sorted(answer)}.")
+    return answer

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from fedutils.exercises.base import AnswerError, Passed, require_answer, require_run
+from fedutils.exercises.base import AnswerError, Passed, require_answer, require_mapping, require_run
 from fedutils.results import RunResult
 
 ATTACK = "explicit_boosting"
@@ -73,23 +73,7 @@ def _require_kept(kept: Any) -> tuple[RunResult, list[int]]:
 
 def _round_map(value: Any, name: str, rounds: list[int]) -> dict[int, float]:
     """The answer as {round: number} over exactly ``rounds``, or :class:`AnswerError`."""
-    value = require_answer(value, name)
-    if hasattr(value, "to_dict") and not isinstance(value, Mapping):
-        value = value.to_dict()  # a pandas Series indexed by round
-    if not isinstance(value, Mapping):
-        raise AnswerError(
-            f"`{name}` must map each round t to a number (a dict or a Series), not a {type(value).__name__}."
-        )
-    try:
-        answer = {int(t): float(v) for t, v in value.items()}
-    except (TypeError, ValueError):
-        raise AnswerError(f"`{name}` must map whole round numbers to numbers.") from None
-    if sorted(answer) != rounds:
-        raise AnswerError(
-            f"`{name}` must have one entry for each round t = {', '.join(map(str, rounds))} "
-            f"(the rounds whose updates and the previous round's were kept), not for {sorted(answer)}."
-        )
-    return answer
+    return require_mapping(value, name, rounds, int, float, key_label="round t", value_label="a number")
 
 
 def _matches(answer: Mapping[int, float], expected: Mapping[int, float]) -> bool:

@@ -10,14 +10,13 @@ round of a run through the same pure functions the server used
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Any
 
 import torch
 
 from fedutils.aggregators import AggregationRule, RuleName, coordinate_median
 from fedutils.compare import krum_ranking
-from fedutils.exercises.base import AnswerError, Passed, require_answer, require_run
+from fedutils.exercises.base import AnswerError, Passed, require_answer, require_mapping, require_run
 from fedutils.models import build_model, weight_mask
 from fedutils.results import RunResult
 
@@ -162,17 +161,9 @@ def check_krum_outlier(krum_picks: Any, kept_run: Any) -> Passed:
     rule = (kept_run.config.get("aggregator") or {}).get("rule", "fedavg")
     if rule != RuleName.KRUM.value:
         raise AnswerError(f"`kept_run` must be a run against Krum (one of `krum_runs`), not {rule}.")
-    krum_picks = require_answer(krum_picks, "krum_picks")
-    if not isinstance(krum_picks, Mapping):
-        raise AnswerError(
-            f"`krum_picks` must be a dict from each scale s to an agent id, not a {type(krum_picks).__name__}."
-        )
-    try:
-        answer = {float(s): int(agent) for s, agent in krum_picks.items()}
-    except (TypeError, ValueError):
-        raise AnswerError("`krum_picks` must map each scale s (a number) to an agent id (a whole number).") from None
-    if sorted(answer) != list(SCALES):
-        raise AnswerError(f"`krum_picks` must have one entry for each scale s in {list(SCALES)}, not {sorted(answer)}.")
+    answer = require_mapping(
+        krum_picks, "krum_picks", SCALES, float, int, key_label="scale s", value_label="an agent id (a whole number)"
+    )
     expected = krum_choices(kept_run, round_index)
     wrong = [s for s in SCALES if answer[s] != expected[s]]
     if wrong:
