@@ -33,7 +33,7 @@ from fedutils.config import ExperimentConfig, PartitionScheme
 from fedutils.data.targets import Target
 from fedutils.errors import ConfigError, FedutilsError
 from fedutils.execution import ExecutorName
-from fedutils.experiment import run_experiment
+from fedutils.experiment import EngineName, run_experiment
 from fedutils.models import ModelName
 from fedutils.presets import PRESETS, preset
 from fedutils.training import BatchOrder
@@ -265,6 +265,15 @@ def _add_run_options(run: argparse.ArgumentParser) -> None:
         "All give the same results up to float rounding",
     )
     machine.add_argument(
+        "--engine",
+        choices=[e.value for e in EngineName],
+        default=EngineName.SIMULATOR.value,
+        help="what runs the federation: 'simulator' (default), fedutils' own round loop in this process, or "
+        "'flower', Flower's simulation engine (Ray) with each agent a Flower client (pip install "
+        "fedutils[flower]). The same records either way; the cache does not tell them apart, so add --no-cache "
+        "to run a cached configuration again on the other engine",
+    )
+    machine.add_argument(
         "--data-root", metavar="DIR", help="folder with the dataset files (default: $FEDUTILS_DATA, Debian, cache)"
     )
     machine.add_argument("--no-download", action="store_true", help="never download a missing dataset")
@@ -420,6 +429,7 @@ def _run(args: argparse.Namespace) -> None:
         download=not args.no_download,
         device=args.device,
         executor=args.executor,
+        engine=args.engine,
         cache=not args.no_cache,
         cache_dir=args.cache_dir,
         progress=not args.quiet,

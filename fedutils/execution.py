@@ -66,6 +66,21 @@ MEMORY_SHARE = 0.5
 """The share of a GPU's free memory that stacked training may plan to use; more agents than fit train in groups."""
 
 
+class AgentsDropped(Exception):
+    """Some of a round's agents sent no update (a real federation's clients drop out, see
+    :mod:`fedutils.flower`); the round goes on with those that did.
+
+    Attributes:
+        answered: the positions, among the agents asked, of those that sent an update.
+        updates: their updates, stacked ``(len(answered), P)`` in that order.
+    """
+
+    def __init__(self, answered: Sequence[int], updates: torch.Tensor) -> None:
+        super().__init__(f"{len(answered)} agents answered")
+        self.answered = list(answered)
+        self.updates = updates
+
+
 class Executor(Protocol):
     """Computes the updates of a round's selected agents.
 
@@ -85,7 +100,11 @@ class Executor(Protocol):
     def updates(
         self, agents: Sequence[Agent], global_params: torch.Tensor, round_index: int, *, progress: bool = False
     ) -> torch.Tensor:
-        """The updates δ_i^t of ``agents`` from w_G^{t−1} = ``global_params``, stacked ``(len(agents), P)`` in order."""
+        """The updates δ_i^t of ``agents`` from w_G^{t−1} = ``global_params``, stacked ``(len(agents), P)`` in order.
+
+        Raises:
+            AgentsDropped: (only an executor whose agents may go missing) some agents sent nothing.
+        """
         ...
 
 

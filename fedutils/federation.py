@@ -7,7 +7,10 @@ paper; :mod:`fedutils.aggregators`). If the server runs checks (§3.3), it
 inspects the updates before aggregating, and in filter mode leaves out the
 ones they flag. It then
 evaluates the new global model and records the round. The loop knows
-nothing about what any agent does to compute its update.
+nothing about what any agent does to compute its update. In a real
+federation (:mod:`fedutils.flower`) a selected agent may drop out and send
+nothing: the round goes on with the updates that came, each still weighted
+α_i = 1/k, and its record names the agents that dropped.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from fedutils.aggregators import Aggregation, fedavg
 from fedutils.checks import Inspection, RoundUpdates, ServerChecks, ServerResources
 from fedutils.config import ExperimentConfig
 from fedutils.evaluator import Evaluator
-from fedutils.execution import Executor, SequentialExecutor
+from fedutils.execution import AgentsDropped, Executor, SequentialExecutor
 from fedutils.progress import progress_bar
 from fedutils.results import AgentRecord, CheckRecord, RoundRecord, RunResult
 from fedutils.seeding import Stream, numpy_rng
@@ -85,6 +88,34 @@ def _check_records(inspection: Inspection, checks: ServerChecks, agents: Sequenc
     )
 
 
+def _updates_received(
+    executor: Executor, selected: list[Agent], global_params: torch.Tensor, round_index: int, progress: bool
+) -> tuple[list[Agent], torch.Tensor, tuple[int, ...]]:
+    """The agents that sent an update this round, their updates, and the ids of those that dropped out."""
+    try:
+        return selected, executor.updates(selected, global_params, round_index, progress=progress), ()
+    except AgentsDropped as partial:
+        answered = [selected[i] for i in partial.answered]
+        dropped = tuple(a.agent_id for i, a in enumerate(selected) if i not in set(partial.answered))
+        return answered, partial.updates, dropped
+
+
+def _empty_round(
+    round_index: int, evaluator: Evaluator, global_params: torch.Tensor, dropped: tuple[int, ...], started: float
+) -> RoundRecord:
+    """The record of a round in which every selected agent dropped out."""
+    evaluation, target_outcomes = evaluator.evaluate(global_params)
+    return RoundRecord(
+        round_index,
+        evaluation.accuracy,
+        evaluation.loss,
+        tuple(target_outcomes),
+        agents=(),
+        seconds=time.perf_counter() - started,
+        dropped=dropped,
+    )
+
+
 def run_federation(
     config: ExperimentConfig,
     agents: Sequence[Agent],
@@ -127,7 +158,10 @@ def run_federation(
     for round_index in rounds:
         started = time.perf_counter()
         selected = [agents[i] for i in select_agents(config.num_agents, config.agents_per_round, sampling)]
-        updates = executor.updates(selected, global_params, round_index, progress=progress)
+        selected, updates, dropped = _updates_received(executor, selected, global_params, round_index, progress)
+        if not selected:  # nobody answered: the global model stays as it is
+            records.append(_empty_round(round_index, evaluator, global_params, dropped, started))
+            continue
         weights = torch.full((len(selected),), config.aggregation_weight, device=updates.device)
         check_records: tuple[CheckRecord, ...] = ()
         keep = torch.ones(len(selected), dtype=torch.bool, device=updates.device)
@@ -152,6 +186,7 @@ def run_federation(
             agents=agent_records,
             seconds=time.perf_counter() - started,
             checks=check_records,
+            dropped=dropped,
         )
         records.append(record)
         rounds.set_postfix(val_acc=f"{record.val_accuracy:.3f}", target_conf=f"{record.target_confidence:.2f}")

@@ -99,7 +99,9 @@ class RoundRecord:
     ``target_predicted_confidence`` describe the first target (the only one in
     the paper's main setting); ``targets`` holds all r of them and
     ``targets_hit`` counts those predicted as their target class.
-    ``checks`` holds the server's verdicts (empty when no checks ran).
+    ``checks`` holds the server's verdicts (empty when no checks ran);
+    ``dropped`` the ids of selected agents that sent no update (a real
+    federation's clients may drop out; never in the simulator).
     """
 
     round: int
@@ -109,6 +111,7 @@ class RoundRecord:
     agents: tuple[AgentRecord, ...]
     seconds: float
     checks: tuple[CheckRecord, ...] = ()
+    dropped: tuple[int, ...] = ()
 
     @property
     def target_confidence(self) -> float:
@@ -140,6 +143,7 @@ class RoundRecord:
             "targets": [dataclasses.asdict(t) for t in self.targets],
             "agents": [dataclasses.asdict(a) for a in self.agents],
             "checks": [dataclasses.asdict(c) for c in self.checks],
+            "dropped": list(self.dropped),
         }
 
     @classmethod
@@ -152,6 +156,7 @@ class RoundRecord:
             agents=tuple(AgentRecord(**a) for a in data["agents"]),
             seconds=data["seconds"],
             checks=tuple(CheckRecord(**c) for c in data.get("checks", ())),
+            dropped=tuple(data.get("dropped", ())),
         )
 
 
@@ -283,7 +288,8 @@ class RunResult:
     def to_frame(self) -> pd.DataFrame:
         """One row per round with the global model's metrics."""
         rows = [
-            {k: v for k, v in r.to_dict().items() if k not in ("targets", "agents", "checks")} for r in self.records
+            {k: v for k, v in r.to_dict().items() if k not in ("targets", "agents", "checks", "dropped")}
+            for r in self.records
         ]
         return pd.DataFrame(rows).set_index("round")
 

@@ -24,6 +24,7 @@ class Stream(IntEnum):
     AGENT_SAMPLING = 1
     LOCAL_TRAINING = 2
     POISONING = 3
+    DROPOUT = 4
 
 
 def derive_seed(seed: int, stream: Stream, *indices: int) -> int:

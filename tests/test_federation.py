@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import numpy as np
@@ -12,6 +13,7 @@ from fedutils.aggregators import AggregationRule
 from fedutils.checks import CheckMode, DistanceCheck, ServerChecks
 from fedutils.config import ExperimentConfig
 from fedutils.evaluator import Evaluator
+from fedutils.execution import AgentsDropped
 from fedutils.experiment import initial_parameters, prepare, run_experiment, run_many, server_resources
 from fedutils.federation import run_federation, select_agents
 from fedutils.models import build_model
@@ -211,3 +213,40 @@ def test_a_robust_rule_decides_the_step_and_reports_what_it_kept(small_setup):
     assert sum(a.coordinate_share for a in shares) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="server_resources"):
         run_federation(config, agents, evaluator, start, progress=False)
+
+
+class DroppingExecutor:
+    """Computes every agent's update, then drops the agents named for each round (as a real federation may)."""
+
+    stacked_evaluation = False
+    team = None
+
+    def __init__(self, dropped: dict[int, set[int]]) -> None:
+        self.dropped = dropped
+
+    def running(self):
+        return contextlib.nullcontext()
+
+    def updates(self, agents, global_params, round_index, *, progress=False):
+        answered = [p for p, a in enumerate(agents) if a.agent_id not in self.dropped.get(round_index, set())]
+        updates = [agents[p].compute_update(global_params, round_index) for p in answered]
+        stacked = torch.stack(updates) if updates else global_params.new_zeros(0, len(global_params))
+        if len(answered) < len(agents):
+            raise AgentsDropped(answered, stacked)
+        return stacked
+
+
+def test_a_round_goes_on_without_the_agents_that_dropped_out(small_setup):
+    """FedAvg keeps α_i = 1/k: a dropped agent's share is missing from the step; if every agent drops, the
+    global model stays as it was; the records name who dropped."""
+    config, _, evaluator = small_setup
+    start = initial_parameters(config, 10)
+    agents = _fixed_agents(config, len(start))
+    executor = DroppingExecutor({1: {0, 2}, 2: {0, 1, 2, 3}})
+    result = run_federation(config, agents, evaluator, start, executor=executor, progress=False)
+    rounds = result.records
+    assert [r.dropped for r in rounds] == [(0, 2), (0, 1, 2, 3), ()]
+    assert [[a.agent_id for a in r.agents] for r in rounds] == [[1, 3], [], [0, 1, 2, 3]]
+    expected = start + (agents[1].update + agents[3].update) / 4 + sum(a.update for a in agents) / 4
+    assert torch.allclose(result.final_params, expected, atol=1e-6)
+    assert rounds[1].val_accuracy == rounds[0].val_accuracy  # nobody answered: the model did not move

@@ -71,3 +71,21 @@ class OthersUpdateTracker:
     def remember(self, global_params: torch.Tensor, round_index: int, own_update: torch.Tensor) -> None:
         """Record the global model received and the update sent in round ``round_index``."""
         self._last = _Sighting(global_params.clone(), round_index, own_update.clone())
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """What the tracker remembers, as tensors (empty before the attacker has sent anything): for an attacker
+        that lives in a process that may not outlive a round, such as a Flower client (:mod:`fedutils.flower`)."""
+        if self._last is None:
+            return {}
+        return {
+            "global_params": self._last.global_params,
+            "own_update": self._last.own_update,
+            "round_index": torch.tensor(self._last.round_index),
+        }
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Remember what :meth:`state_dict` returned (an empty dict forgets)."""
+        if not state:
+            self._last = None
+            return
+        self._last = _Sighting(state["global_params"], int(state["round_index"]), state["own_update"])

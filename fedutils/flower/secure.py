@@ -1,0 +1,290 @@
+"""Secure aggregation with Flower's SecAgg+: the server learns the agents' average and nothing else.
+
+Under SecAgg+ (Bell et al. 2020, as implemented by Flower) each client
+quantises its parameters, adds pairwise masks that cancel in the sum and a
+private mask whose seed it secret-shares with a few neighbours, and sends
+only that masked vector. The server sums the masked vectors, removes the
+masks with the shares the clients return, and passes the *aggregate* to its
+strategy: in Flower every client's result then carries the same averaged
+parameters. So the server has no single update to inspect, and the checks of
+§3.3 (accuracy on held-out data, the distance spread) have nothing to tell
+apart — the attacker's boosted update is in the average like any other.
+
+:func:`run_secure_aggregation` runs the paper's federation this way on
+Flower's simulation engine, one node per agent, and keeps what the server
+saw: each round's masked vectors (summarised) and the parameter vectors its
+strategy received, on which it runs the experiment's checks as the simulator
+would. Only FedAvg can run under secure aggregation (a robust rule needs the
+single updates too), with every agent in every round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from flwr.app import Context, Message
+from flwr.client import Client, NumPyClient
+from flwr.client.mod import secaggplus_mod
+from flwr.clientapp import ClientApp
+from flwr.common import (
+    FitIns,
+    FitRes,
+    Parameters,
+    Scalar,
+    bytes_to_ndarray,
+    ndarrays_to_parameters,
+    parameters_to_ndarrays,
+)
+from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS
+from flwr.common.secure_aggregation.secaggplus_constants import Key as SecAggKey
+from flwr.server import LegacyContext, ServerApp, ServerConfig
+from flwr.server.client_manager import ClientManager
+from flwr.server.client_proxy import ClientProxy
+from flwr.server.strategy import FedAvg
+from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
+from flwr.serverapp import Grid
+from flwr.simulation import run_simulation
+
+from fedutils.checks import RoundUpdates
+from fedutils.config import ExperimentConfig
+from fedutils.device import resolve_device
+from fedutils.errors import ConfigError
+from fedutils.evaluator import Evaluator
+from fedutils.experiment import initial_parameters, prepare, server_resources
+from fedutils.flower.client import agent_update
+from fedutils.flower.protocol import DEVICE, Task
+from fedutils.flower.simulation import flower_logs_quiet, ray_backend
+from fedutils.models import build_model
+from fedutils.results import CheckRecord
+
+SHARES = 3
+"""Into how many shares each client splits its private mask's seed (itself and two neighbours)."""
+RECONSTRUCTION_THRESHOLD = 2
+"""How many of those shares the server needs to remove a mask (or recover a dropped client's)."""
+
+
+@dataclass(frozen=True)
+class MaskedVector:
+    """What the server received from one node in SecAgg+'s masked-vector stage, summarised.
+
+    Attributes:
+        node_id: the sending node.
+        mean, std: of the vector's entries, integers modulo 2**32 (uniform noise: mean ≈ 2.1e9, std ≈ 1.2e9).
+        length: entries (the model's parameters, plus one for the weight).
+    """
+
+    node_id: int
+    mean: float
+    std: float
+    length: int
+
+
+@dataclass
+class SecureRound:
+    """One round as the server saw it under secure aggregation.
+
+    Attributes:
+        round: t.
+        val_accuracy: of the new global model on the validation set.
+        target_confidence: the global model's confidence in the first target's adversarial class.
+        masked: what each node sent (:class:`MaskedVector`).
+        received: the parameter vectors the server's strategy was handed, one per client, ``(n, P)``.
+        checks: the experiment's checks run on those vectors, as the simulator's server runs them.
+    """
+
+    round: int
+    val_accuracy: float = float("nan")
+    target_confidence: float = float("nan")
+    masked: list[MaskedVector] = field(default_factory=list)
+    received: np.ndarray | None = None
+    checks: tuple[CheckRecord, ...] = ()
+
+    @property
+    def distinct_vectors(self) -> int:
+        """How many different parameter vectors the strategy was handed (1: only the aggregate)."""
+        assert self.received is not None
+        return len(np.unique(self.received, axis=0))
+
+
+@dataclass
+class SecureAggregationRun:
+    """A run under SecAgg+: the configuration and each round as the server saw it."""
+
+    config: ExperimentConfig
+    rounds: list[SecureRound]
+
+    def summary(self) -> list[dict[str, Any]]:
+        """One row per round: the global model, what the server could see, and what its checks flagged."""
+        rows = []
+        for r in self.rounds:
+            flagged = sorted({c.agent_id for c in r.checks if c.flagged})
+            rows.append(
+                {
+                    "round": r.round,
+                    "val_accuracy": r.val_accuracy,
+                    "target_confidence": r.target_confidence,
+                    "vectors received": 0 if r.received is None else len(r.received),
+                    "distinct vectors": r.distinct_vectors,
+                    "flagged agents": flagged,
+                }
+            )
+        return rows
+
+
+class _AgentClient(NumPyClient):
+    """An agent as a classic Flower client: trains from the parameters it is sent and returns w_G + δ_i (SecAgg+
+    masks parameters, not updates; the average of w_G + δ_i is w_G plus FedAvg's step with α_i = 1/k)."""
+
+    def __init__(self, context: Context) -> None:
+        self.node_context = context
+
+    def fit(self, parameters: list[np.ndarray], config: dict[str, Scalar]) -> tuple[list[np.ndarray], int, dict]:
+        task = Task.from_record(config)
+        device = resolve_device(str(self.node_context.node_config.get(DEVICE, task.device)))
+        global_params = torch.from_numpy(parameters[0]).to(device)
+        update = agent_update(self.node_context, task, global_params)
+        return [(global_params + update).cpu().numpy()], 1, {}
+
+
+def _client(context: Context) -> Client:
+    return _AgentClient(context).to_client()
+
+
+client_app = ClientApp(client_fn=_client, mods=[secaggplus_mod])
+"""The clients of a secure-aggregation run: each masks its parameters with SecAgg+ before sending them."""
+
+
+class _RecordingGrid:
+    """The server's grid, passing everything through and keeping, per round, the masked vectors it received."""
+
+    def __init__(self, grid: Grid, rounds: dict[int, SecureRound]) -> None:
+        self._grid = grid
+        self._rounds = rounds
+        self.current_round = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._grid, name)
+
+    def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> Iterable[Message]:
+        replies = list(self._grid.send_and_receive(messages, timeout=timeout))
+        for reply in replies:
+            if reply.has_error() or RECORD_KEY_CONFIGS not in reply.content.config_records:
+                continue
+            masked = reply.content.config_records[RECORD_KEY_CONFIGS].get(SecAggKey.MASKED_PARAMETERS)
+            if masked:
+                entries = np.concatenate([bytes_to_ndarray(b).ravel() for b in masked])
+                self._rounds[self.current_round].masked.append(
+                    MaskedVector(reply.metadata.src_node_id, float(entries.mean()), float(entries.std()), entries.size)
+                )
+        return replies
+
+
+class _InspectingFedAvg(FedAvg):
+    """FedAvg that keeps what it was handed each round and runs the experiment's checks on it."""
+
+    def __init__(self, config: ExperimentConfig, task: Task, rounds: dict[int, SecureRound], grid: _RecordingGrid):
+        setup = prepare(config, task.data_root or None, download=task.download)
+        device = torch.device(task.device)
+        self.experiment = config
+        self.resources = server_resources(setup, device)
+        self.evaluator = Evaluator(
+            build_model(config.model, setup.dataset.num_classes).to(device),
+            setup.validation.to(device),
+            setup.targets.to(device),
+        )
+        self.rounds = rounds
+        self.recording_grid = grid
+        self.device = device
+        self.global_params = initial_parameters(config, setup.dataset.num_classes)
+        k = config.num_agents
+        super().__init__(
+            fraction_fit=1.0,
+            fraction_evaluate=0.0,
+            min_fit_clients=k,
+            min_evaluate_clients=0,
+            min_available_clients=k,
+            initial_parameters=ndarrays_to_parameters([self.global_params.numpy()]),
+            on_fit_config_fn=lambda r: dict(task.for_round(r).to_record()),
+            evaluate_fn=self._evaluate,
+        )
+
+    def configure_fit(
+        self, server_round: int, parameters: Parameters, client_manager: ClientManager
+    ) -> list[tuple[ClientProxy, FitIns]]:
+        self.global_params = torch.from_numpy(parameters_to_ndarrays(parameters)[0])
+        self.rounds[server_round] = SecureRound(server_round)
+        self.recording_grid.current_round = server_round
+        return super().configure_fit(server_round, parameters, client_manager)
+
+    def aggregate_fit(
+        self, server_round: int, results: list[tuple[ClientProxy, FitRes]], failures: list[Any]
+    ) -> tuple[Parameters | None, dict[str, Scalar]]:
+        received = np.stack([parameters_to_ndarrays(fit.parameters)[0] for _, fit in results])
+        seen = self.rounds[server_round]
+        seen.received = received
+        if self.experiment.checks is not None:
+            start = self.global_params.to(self.device)
+            updates = torch.from_numpy(received).to(self.device) - start
+            weights = torch.full((len(updates),), self.experiment.aggregation_weight, device=self.device)
+            inspection = self.experiment.checks.inspect(RoundUpdates(start, updates, weights), self.resources)
+            seen.checks = tuple(
+                CheckRecord(name, row, False, v.flagged, v.statistic, 0.0, v.measurements)
+                for name, verdicts in inspection.verdicts.items()
+                for row, v in enumerate(verdicts)
+            )
+        return super().aggregate_fit(server_round, results, failures)
+
+    def _evaluate(
+        self, server_round: int, parameters: list[np.ndarray], config: dict[str, Scalar]
+    ) -> tuple[float, dict[str, Scalar]] | None:
+        if server_round == 0:
+            return None
+        evaluation, outcomes = self.evaluator.evaluate(torch.from_numpy(parameters[0]).to(self.device))
+        seen = self.rounds[server_round]
+        seen.val_accuracy, seen.target_confidence = evaluation.accuracy, outcomes[0].confidence
+        return evaluation.loss, {}
+
+
+def run_secure_aggregation(
+    config: ExperimentConfig,
+    *,
+    data_root: str | None = None,
+    download: bool = True,
+    device: torch.device | str = "cpu",
+    client_cpus: int = 1,
+) -> SecureAggregationRun:
+    """Run ``config`` (FedAvg, every agent every round) on Flower's simulation engine under SecAgg+.
+
+    The server's checks, if the configuration has any, run on what the server
+    was handed, exactly as the simulator's would: see :class:`SecureRound`.
+
+    Raises:
+        ConfigError: the configuration uses a robust aggregation rule or samples agents.
+    """
+    if config.aggregator is not None:
+        raise ConfigError(
+            "secure aggregation hands the server only the sum of the updates, so the aggregator "
+            "must be FedAvg (None); a robust rule needs every single update."
+        )
+    if config.agents_per_round != config.num_agents:
+        raise ConfigError("run_secure_aggregation runs every agent every round: participation must be 1.")
+    torch_device = torch.device(device)
+    task = Task.for_run(config, torch_device, data_root or "", download, dropout=0.0)
+    rounds: dict[int, SecureRound] = {}
+    server_app = ServerApp()
+
+    @server_app.main()
+    def main(grid: Grid, context: Context) -> None:
+        recording = _RecordingGrid(grid, rounds)
+        strategy = _InspectingFedAvg(config, task, rounds, recording)
+        legacy = LegacyContext(context, config=ServerConfig(num_rounds=config.max_rounds), strategy=strategy)
+        workflow = SecAggPlusWorkflow(num_shares=SHARES, reconstruction_threshold=RECONSTRUCTION_THRESHOLD)
+        DefaultWorkflow(fit_workflow=workflow)(recording, legacy)
+
+    with flower_logs_quiet():
+        run_simulation(server_app, client_app, config.num_agents, backend_config=ray_backend(torch_device, client_cpus))
+    return SecureAggregationRun(config, [rounds[t] for t in sorted(rounds)])

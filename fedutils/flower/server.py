@@ -1,0 +1,222 @@
+"""The Flower ``ServerApp``: fedutils' round loop, with the agents' updates computed by Flower nodes.
+
+The server is the simulator's (:func:`fedutils.experiment.federate`): it
+selects the round's agents, runs the checks of §3.3 and the aggregation rule,
+evaluates and records exactly as in-process. Only the execution layer
+differs: a :class:`FlowerExecutor` sends w_G^{t−1} to the selected agents'
+nodes and collects their updates (:mod:`fedutils.execution`). So the records,
+``RunResult``, the plots and the command line's JSON are the same whichever
+engine ran the federation.
+
+:func:`serve` is that loop for a given experiment. :data:`app` is the
+``ServerApp`` of a real deployment (``flwr run``; see
+``scripts/flower_deployment.py``), which reads its experiment from the run
+config.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from flwr.app import Context, Message, MessageType, RecordDict
+from flwr.serverapp import Grid, ServerApp
+
+from fedutils.agents import Agent
+from fedutils.config import ExperimentConfig
+from fedutils.device import resolve_device
+from fedutils.errors import ConfigError, FedutilsError
+from fedutils.execution import AgentsDropped
+from fedutils.experiment import federate, prepare
+from fedutils.flower.protocol import AGENT_ID, AGENT_OFFLINE, IDENTITY, UPDATE, Task, record_vector, train_content
+from fedutils.results import RunResult
+
+NODE_WAIT_SECONDS = 120.0
+"""How long the server waits for one node per agent to connect before giving up."""
+
+EXPERIMENT_FILE = "experiment-file"
+"""Run-config key of a deployment: the experiment, a JSON file of :meth:`ExperimentConfig.to_dict`."""
+RESULT_FILE = "result-file"
+"""Run-config key of a deployment: where the server writes the run's records (:meth:`RunResult.save`)."""
+DEVICE = "device"
+"""Run-config key of a deployment: the device the server evaluates on and asks the agents to train on."""
+DATA_ROOT = "data-root"
+"""Run-config key of a deployment: where the server's dataset lives (empty: the loader's default)."""
+
+
+class FlowerEngineError(FedutilsError):
+    """The Flower federation could not run a round: missing nodes, or a client that failed."""
+
+
+class RemoteAgent:
+    """The server's view of an agent whose updates a Flower node computes: its id, and (for scoring only, as in
+    the simulator's records) whether the experiment made it the attacker."""
+
+    def __init__(self, agent_id: int, is_malicious: bool) -> None:
+        self.agent_id = agent_id
+        self.is_malicious = is_malicious
+
+    def compute_update(self, global_params: torch.Tensor, round_index: int) -> torch.Tensor:
+        raise RuntimeError("a remote agent's update is computed by its Flower node: use a FlowerExecutor")
+
+
+class FlowerExecutor:
+    """Computes a round's updates on the selected agents' Flower nodes (the execution layer's Flower backend).
+
+    A node that answers "offline" (its agent dropped out) or, with
+    ``reply_timeout``, does not answer in time sends no update: the round goes
+    on without it (:class:`~fedutils.execution.AgentsDropped`). A node that
+    fails any other way stops the run.
+
+    Args:
+        grid: the ServerApp's grid.
+        node_of_agent: for each agent id, the id of the node that is that agent.
+        task: the round-independent part of every ``train`` message (its round is set per round).
+        reply_timeout: seconds to wait for a round's updates; ``None`` waits for every selected agent.
+
+    Attributes:
+        received: per round, what the server was sent: one :class:`Received` per reply.
+    """
+
+    stacked_evaluation = False
+    team = None
+
+    def __init__(
+        self, grid: Grid, node_of_agent: Mapping[int, int], task: Task, reply_timeout: float | None = None
+    ) -> None:
+        self.grid = grid
+        self.node_of_agent = dict(node_of_agent)
+        self.agent_of_node = {node: agent for agent, node in self.node_of_agent.items()}
+        self.task = task
+        self.reply_timeout = reply_timeout
+        self.received: dict[int, list[Received]] = {}
+
+    def running(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    def updates(
+        self, agents: Sequence[Agent], global_params: torch.Tensor, round_index: int, *, progress: bool = False
+    ) -> torch.Tensor:
+        content = train_content(global_params, self.task.for_round(round_index))
+        messages = [
+            Message(content, self.node_of_agent[agent.agent_id], MessageType.TRAIN, group_id=str(round_index))
+            for agent in agents
+        ]
+        updates: dict[int, torch.Tensor] = {}
+        self.received[round_index] = []
+        for reply in self.grid.send_and_receive(messages, timeout=self.reply_timeout):
+            node = reply.metadata.src_node_id
+            agent_id = self.agent_of_node[node]
+            if reply.has_error() and reply.error.code != AGENT_OFFLINE:
+                raise FlowerEngineError(
+                    f"agent {agent_id}'s Flower client failed in round {round_index}: {reply.error.reason}"
+                )
+            content_sizes = {} if reply.has_error() else {k: r.count_bytes() for k, r in reply.content.items()}
+            self.received[round_index].append(Received(node, agent_id, reply.has_error(), content_sizes))
+            if not reply.has_error():
+                updates[agent_id] = record_vector(reply.content[UPDATE], global_params.device)
+        answered = [position for position, agent in enumerate(agents) if agent.agent_id in updates]
+        rows = [updates[agents[position].agent_id] for position in answered]
+        stacked = torch.stack(rows) if rows else global_params.new_zeros(0, len(global_params))
+        if len(answered) < len(agents):
+            raise AgentsDropped(answered, stacked)
+        return stacked
+
+
+@dataclass(frozen=True)
+class Received:
+    """One reply as the server got it: the sending node, the agent that node said it is (in the query before
+    the first round), whether it answered "offline", and the bytes of each record it carried."""
+
+    node_id: int
+    agent_id: int
+    offline: bool
+    record_bytes: dict[str, int]
+
+
+def agent_nodes(grid: Grid, num_agents: int, *, wait_seconds: float = NODE_WAIT_SECONDS) -> dict[int, int]:
+    """Wait for one node per agent, ask each which agent it is, and map agent ids to node ids.
+
+    Raises:
+        FlowerEngineError: fewer nodes than agents connected in time, or the nodes do not name agents
+            ``0 … num_agents − 1`` once each.
+    """
+    deadline = time.monotonic() + wait_seconds
+    nodes = list(grid.get_node_ids())
+    while len(nodes) < num_agents:
+        if time.monotonic() > deadline:
+            raise FlowerEngineError(
+                f"only {len(nodes)} of {num_agents} Flower nodes connected within {wait_seconds:g} s; "
+                "start one SuperNode per agent."
+            )
+        time.sleep(0.1)
+        nodes = list(grid.get_node_ids())
+    queries = [Message(RecordDict(), node, MessageType.QUERY) for node in nodes]
+    node_of_agent: dict[int, int] = {}
+    for reply in grid.send_and_receive(queries):
+        if reply.has_error():
+            raise FlowerEngineError(f"Flower node {reply.metadata.src_node_id} failed: {reply.error.reason}")
+        node_of_agent.setdefault(int(reply.content[IDENTITY][AGENT_ID]), reply.metadata.src_node_id)
+    if sorted(node_of_agent) != list(range(num_agents)) or len(nodes) != num_agents:
+        raise FlowerEngineError(
+            f"the {len(nodes)} Flower nodes are agents {sorted(node_of_agent)}; the experiment needs exactly one "
+            f"node for each of agents 0 … {num_agents - 1}."
+        )
+    return node_of_agent
+
+
+def serve(
+    grid: Grid,
+    config: ExperimentConfig,
+    *,
+    data_root: str | Path | None = None,
+    download: bool = True,
+    device: torch.device | str = "cpu",
+    dropout: float = 0.0,
+    reply_timeout: float | None = None,
+    received: dict[int, list[Received]] | None = None,
+    progress: bool = True,
+) -> RunResult:
+    """Run the experiment ``config`` from a ServerApp: fedutils' server, the agents on the grid's nodes.
+
+    Args:
+        dropout: the chance that a selected agent drops out of a round (see :class:`~fedutils.flower.protocol.Task`).
+        reply_timeout: seconds to wait for a round's updates before going on without the missing ones.
+        received: if given, filled with what the server was sent in each round (:attr:`FlowerExecutor.received`).
+    """
+    torch_device = resolve_device(device)
+    setup = prepare(config, data_root, download=download)
+    node_of_agent = agent_nodes(grid, config.num_agents)
+    task = Task.for_run(config, torch_device, "" if data_root is None else str(data_root), download, dropout)
+    agents = [RemoteAgent(i, i == config.malicious_agent) for i in range(config.num_agents)]
+    execution = FlowerExecutor(grid, node_of_agent, task, reply_timeout)
+    if received is not None:
+        execution.received = received
+    return federate(setup, agents, torch_device, execution, progress=progress)
+
+
+app = ServerApp()
+
+
+@app.main()
+def main(grid: Grid, context: Context) -> None:
+    """A deployment's server: the experiment from the run config's ``experiment-file``, the records to its
+    ``result-file``."""
+    settings = context.run_config
+    for key in (EXPERIMENT_FILE, RESULT_FILE):
+        if not settings.get(key):
+            raise ConfigError(f"the fedutils ServerApp needs {key} in its run config (--run-config '{key}=\"...\"').")
+    config = ExperimentConfig.from_dict(json.loads(Path(str(settings[EXPERIMENT_FILE])).read_text()))
+    result = serve(
+        grid,
+        config,
+        data_root=str(settings.get(DATA_ROOT, "")) or None,
+        device=str(settings.get(DEVICE, "cpu")),
+        progress=False,
+    )
+    result.save(str(settings[RESULT_FILE]))
