@@ -43,7 +43,7 @@ wanted="$(cat "$ROOT/requirements.txt" "$ROOT/pyproject.toml" | sha256sum | cut 
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   echo "setup: installing the requirements (the first time takes a few minutes: PyTorch is large)"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
-  "$VENV/bin/python" -m pip install --quiet -r "$ROOT/requirements.txt" -e "$ROOT[test]"
+  "$VENV/bin/python" -m pip install --quiet -r "$ROOT/requirements.txt" -e "$ROOT[test,flower]"
   echo "$wanted" > "$stamp"
 fi
 

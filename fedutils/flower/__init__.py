@@ -19,7 +19,8 @@ simulator (``tests/test_flower.py``):
   ``run_experiment(..., engine="flower")`` and ``--engine flower`` call.
 
 ``scripts/flower_deployment.py`` runs the same apps as a real deployment: a
-SuperLink and one SuperNode per agent as separate processes, talking gRPC.
+SuperLink and one SuperNode per agent as separate processes, talking over the network (HTTP, in Flower
+1.42), with ``deploy/flower`` as the Flower App that ``flwr run`` submits.
 """
 
 import os

@@ -47,6 +47,8 @@ DEVICE = "device"
 """Run-config key of a deployment: the device the server evaluates on and asks the agents to train on."""
 DATA_ROOT = "data-root"
 """Run-config key of a deployment: where the server's dataset lives (empty: the loader's default)."""
+DOWNLOAD = "download"
+"""Run-config key of a deployment: whether the server and the clients may download a missing dataset."""
 
 
 class FlowerEngineError(FedutilsError):
@@ -217,6 +219,7 @@ def main(grid: Grid, context: Context) -> None:
         config,
         data_root=str(settings.get(DATA_ROOT, "")) or None,
         device=str(settings.get(DEVICE, "cpu")),
+        download=bool(settings.get(DOWNLOAD, True)),
         progress=False,
     )
     result.save(str(settings[RESULT_FILE]))
