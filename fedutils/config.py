@@ -273,7 +273,7 @@ class ExperimentConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExperimentConfig:
         values = dict(data)
-        values["targets"] = tuple(Target(*t) for t in data.get("targets", [tuple(PAPER_TARGET)]))
+        values["targets"] = tuple(Target(*t) for t in data["targets"]) if "targets" in data else (PAPER_TARGET,)
         values["keep_updates"] = tuple(data.get("keep_updates", ()))
         if values.get("attack") is not None:
             values["attack"] = attack_from_dict(values["attack"])

@@ -272,7 +272,7 @@ def run_secure_aggregation(
         )
     if config.agents_per_round != config.num_agents:
         raise ConfigError("run_secure_aggregation runs every agent every round: participation must be 1.")
-    torch_device = torch.device(device)
+    torch_device = resolve_device(device)
     task = Task.for_run(config, torch_device, data_root or "", download, dropout=0.0)
     rounds: dict[int, SecureRound] = {}
     server_app = ServerApp()

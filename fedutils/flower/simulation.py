@@ -21,6 +21,7 @@ from flwr.serverapp import Grid, ServerApp
 from flwr.simulation import run_simulation
 
 from fedutils.config import ExperimentConfig
+from fedutils.device import resolve_device
 from fedutils.errors import ConfigError
 from fedutils.flower.client import app as client_app
 from fedutils.flower.server import Received, serve
@@ -63,7 +64,7 @@ def run_on_flower(
     """
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
         raise ConfigError(f"dropout must be a probability from 0 up to (not including) 1; got {dropout!r}.")
-    torch_device = torch.device(device)
+    torch_device = resolve_device(device)
     outcome: dict[str, RunResult] = {}
     server_app = ServerApp()
 
