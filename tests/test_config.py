@@ -124,3 +124,9 @@ def test_aggregator_round_trips_is_absent_when_off_and_checks_its_assumptions():
         AggregationRule("mean")
     with pytest.raises(ConfigError, match="aggregator must be a fedutils"):
         ExperimentConfig(aggregator="krum")
+
+
+def test_a_config_dict_without_targets_gets_the_papers_target():
+    data = ExperimentConfig(num_agents=4).to_dict()
+    del data["targets"]
+    assert ExperimentConfig.from_dict(data).targets == (PAPER_TARGET,)
