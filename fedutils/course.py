@@ -46,8 +46,9 @@ EXERCISE_END = "{exercise-end}"
 SOLUTION_START = "{solution-start}"
 SOLUTION_END = "{solution-end}"
 COLAB_GUARD = '"google.colab" in sys.modules'
-BOOK_REQUIREMENT = '"fedutils @ git+'
-COURSE_REQUIREMENT = '"fedutils[course] @ git+'
+BOOK_REQUIREMENT = re.compile(r'"fedutils(?:\[([\w,]*)\])? @ git\+')
+"""The Colab cell's requirement of fedutils, with the chapter's extras (if any) in group 1."""
+COURSE_EXTRA = "course"
 STUDENT = "student"
 INSTRUCTOR = "instructor"
 _OTTER_SOLUTIONS = "autograder"  # the folder otter assign writes the solutions and autograder into
@@ -279,10 +280,16 @@ def otter_master(
         if index in spanned:
             continue
         if cell.cell_type == "code" and COLAB_GUARD in cell.source:
-            cell = nbformat.v4.new_code_cell(cell.source.replace(BOOK_REQUIREMENT, COURSE_REQUIREMENT))
+            cell = nbformat.v4.new_code_cell(BOOK_REQUIREMENT.sub(_with_course_extra, cell.source))
         cells.append(cell)
     master.cells = cells
     return master
+
+
+def _with_course_extra(requirement: re.Match[str]) -> str:
+    """The Colab cell's requirement with the ``course`` extra added to the chapter's own (Otter-Grader)."""
+    extras = {extra for extra in (requirement.group(1) or "").split(",") if extra} | {COURSE_EXTRA}
+    return f'"fedutils[{",".join(sorted(extras))}] @ git+'
 
 
 _ANSWER_CELL_TAG = "otter_answer_cell"

@@ -79,6 +79,7 @@ SMOKE_PARAMETERS: dict[str, dict[str, object]] = {
         "device": "cpu",
         "executor": "batched",  # the stacked path, beside the default (parallel on two cores)
     },
+    "11_flower": {"preset_name": "smoke", "rounds": 2, "samples_per_agent": 200, "device": "cpu"},
 }
 
 
