@@ -14,7 +14,15 @@ evaluated, as the presets do) three ways:
 2. ``flower, N cpu/client`` for each N of ``--client-cpus``: Flower's
    simulation engine (Ray), one virtual node per agent, each a Flower client
    computing its agent's update with fedutils' training
-   (:mod:`fedutils.flower`); Ray runs cores/N clients at a time.
+   (:mod:`fedutils.flower`); Ray runs cores/N clients at a time;
+3. ``plain Flower app, N cpu/client``: the same workload written as Flower's
+   PyTorch quickstart writes it (``benchmarks/plain_flower_app.py``: a
+   ``DataLoader``, Flower's own ``FedAvg`` strategy), so that fedutils is also
+   measured against Flower used the usual way.
+
+Every way evaluates the global model on the validation set after each round
+and nothing else (``evaluate_agents=False``: the simulator's extra
+evaluation of every w_G + δ_i is left out so the workloads are the same).
 
 It prints, per way, the wall time of the whole run (start-up included: data,
 Ray, actors), the steady round (the last round's seconds as the server
@@ -32,6 +40,9 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from plain_flower_app import plain_flower_app  # benchmarks/, on the path when this script runs
 
 from fedutils import preset, run_experiment
 from fedutils.config import ExperimentConfig
@@ -50,10 +61,10 @@ SCALES = {
 def workload(scale: str, rounds: int) -> ExperimentConfig:
     changes = dict(SCALES[scale])
     name = changes.pop("preset")
-    return preset(name, max_rounds=rounds, stop_accuracy=None, **changes)
+    return preset(name, max_rounds=rounds, stop_accuracy=None, evaluate_agents=False, **changes)
 
 
-def timed(run: Callable[[], RunResult]) -> tuple[RunResult, float]:
+def timed(run: Callable[[], Any]) -> tuple[Any, float]:
     started = time.perf_counter()
     result = run()
     return result, time.perf_counter() - started
@@ -66,17 +77,17 @@ def measure(scale: str, args: argparse.Namespace) -> dict[str, dict[str, float]]
         ways[f"flower, {cpus} cpu/client"] = lambda cpus=cpus: run_on_flower(
             config, download=False, client_cpus=cpus, progress=False
         )
+    for cpus in args.client_cpus:
+        ways[f"plain Flower app, {cpus} cpu/client"] = lambda cpus=cpus: plain_flower_app(config, cpus)
     figures = {}
     for way, run in ways.items():
         result, wall = timed(run)
-        figures[way] = {
-            "wall s": wall,
-            "steady round s": result.records[-1].seconds,
-            "final accuracy": result.final_accuracy,
-        }
-        print(
-            f"  {way:<22} {wall:8.1f} {figures[way]['steady round s']:14.1f} {result.final_accuracy:9.4f}", flush=True
-        )
+        if isinstance(result, RunResult):
+            steady, accuracy = result.records[-1].seconds, result.final_accuracy
+        else:  # the plain app's round times and accuracy
+            steady, accuracy = result[0][-1], result[1]
+        figures[way] = {"wall s": wall, "steady round s": steady, "final accuracy": accuracy}
+        print(f"  {way:<34} {wall:8.1f} {steady:14.1f} {accuracy:9.4f}", flush=True)
     return figures
 
 
@@ -93,18 +104,17 @@ def main() -> None:
     results = {}
     for scale in args.scales:
         print(f"\n{scale} scale")
-        print(f"  {'way':<22} {'wall s':>8} {'steady round s':>14} {'accuracy':>9}")
+        print(f"  {'way':<34} {'wall s':>8} {'steady round s':>14} {'accuracy':>9}")
         figures = measure(scale, args)
         ours = figures["fedutils"]
-        flower = [way for way in figures if way != "fedutils"]
-        best_wall = min(flower, key=lambda way: figures[way]["wall s"])
-        best_round = min(flower, key=lambda way: figures[way]["steady round s"])
-        ratios = {
-            "wall: Flower's best / fedutils": figures[best_wall]["wall s"] / ours["wall s"],
-            "round: Flower's best / fedutils": figures[best_round]["steady round s"] / ours["steady round s"],
-        }
+        ratios = {}
+        for kind, prefix in (("fedutils on Flower", "flower,"), ("plain Flower app", "plain Flower app")):
+            ways = [way for way in figures if way.startswith(prefix)]
+            for figure in ("wall s", "steady round s"):
+                best = min(figures[way][figure] for way in ways)
+                ratios[f"{figure.split()[0]}: {kind}'s best / fedutils"] = best / ours[figure]
         for label, ratio in ratios.items():
-            print(f"  {label:<34} {ratio:5.2f}x")
+            print(f"  {label:<44} {ratio:5.2f}x")
         results[scale] = {"figures": figures, "ratios": ratios}
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

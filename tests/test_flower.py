@@ -159,16 +159,18 @@ def test_agents_that_drop_out_are_left_out_of_their_round():
 def test_under_secure_aggregation_the_server_cannot_single_out_the_attacker():
     """With SecAgg+ the server's strategy is handed one vector per client, all equal to the average, so the
     checks of §3.3 flag nobody — while on the same run without it they flag the boosted attacker. The average
-    is the simulator's up to SecAgg+'s quantisation."""
+    is the simulator's up to SecAgg+'s (stochastic) quantisation."""
     config = preset("smoke", max_rounds=2, attack=ExplicitBoosting(), checks=ServerChecks())
     secure = run_secure_aggregation(config, download=False)
     simulator = run_experiment(config, executor="sequential", cache=False, progress=False, download=False)
     for seen, record in zip(secure.rounds, simulator.records, strict=True):
         assert len(seen.received) == config.num_agents and seen.distinct_vectors == 1
-        assert not any(check.flagged for check in seen.checks)
+        assert seen.checks and not any(check.flagged for check in seen.checks)  # they ran, and flag nobody
         assert {c.agent_id for c in record.checks if c.flagged} == {config.malicious_agent}
-        assert seen.val_accuracy == pytest.approx(record.val_accuracy, abs=0.01)
-        assert seen.target_confidence == pytest.approx(record.target_confidence, abs=0.01)
+        # SecAgg+ rounds each parameter to 2^22 levels, stochastically and unseeded: close, not equal (a
+        # difference of up to 0.009 in confidence was seen after four rounds of the chapter's runs)
+        assert seen.val_accuracy == pytest.approx(record.val_accuracy, abs=0.02)
+        assert seen.target_confidence == pytest.approx(record.target_confidence, abs=0.03)
         masked = np.array([[m.mean, m.std] for m in seen.masked])
         assert len(masked) == config.num_agents
         assert np.allclose(masked, [2**31, 2**32 / 12**0.5], rtol=0.01)  # uniform noise mod 2^32, for every node

@@ -15,7 +15,10 @@ Flower's simulation engine, one node per agent, and keeps what the server
 saw: each round's masked vectors (summarised) and the parameter vectors its
 strategy received, on which it runs the experiment's checks as the simulator
 would. Only FedAvg can run under secure aggregation (a robust rule needs the
-single updates too), with every agent in every round.
+single updates too), with every agent in every round. Flower's SecAgg+ rounds
+each parameter to one of 2**22 levels over [−8, 8] stochastically, with
+NumPy's unseeded generator, so a run is the simulator's only up to that
+quantisation and is not reproducible to the last digit.
 """
 
 from __future__ import annotations
@@ -59,7 +62,6 @@ from fedutils.flower.client import agent_update
 from fedutils.flower.protocol import DEVICE, Task
 from fedutils.flower.simulation import flower_logs_quiet, ray_backend
 from fedutils.models import build_model
-from fedutils.results import CheckRecord
 
 SHARES = 3
 """Into how many shares each client splits its private mask's seed (itself and two neighbours)."""
@@ -83,6 +85,16 @@ class MaskedVector:
     length: int
 
 
+@dataclass(frozen=True)
+class NodeVerdict:
+    """A check's verdict on the vector one node's result carried (the server knows nodes, not agents)."""
+
+    node_id: int
+    check: str
+    flagged: bool
+    statistic: float
+
+
 @dataclass
 class SecureRound:
     """One round as the server saw it under secure aggregation.
@@ -93,6 +105,7 @@ class SecureRound:
         target_confidence: the global model's confidence in the first target's adversarial class.
         masked: what each node sent (:class:`MaskedVector`).
         received: the parameter vectors the server's strategy was handed, one per client, ``(n, P)``.
+        received_from: the node each row of ``received`` came with.
         checks: the experiment's checks run on those vectors, as the simulator's server runs them.
     """
 
@@ -101,7 +114,13 @@ class SecureRound:
     target_confidence: float = float("nan")
     masked: list[MaskedVector] = field(default_factory=list)
     received: np.ndarray | None = None
-    checks: tuple[CheckRecord, ...] = ()
+    received_from: tuple[int, ...] = ()
+    checks: tuple[NodeVerdict, ...] = ()
+
+    @property
+    def flagged_nodes(self) -> list[int]:
+        """The nodes whose vector some check flagged."""
+        return sorted({verdict.node_id for verdict in self.checks if verdict.flagged})
 
     @property
     def distinct_vectors(self) -> int:
@@ -121,7 +140,6 @@ class SecureAggregationRun:
         """One row per round: the global model, what the server could see, and what its checks flagged."""
         rows = []
         for r in self.rounds:
-            flagged = sorted({c.agent_id for c in r.checks if c.flagged})
             rows.append(
                 {
                     "round": r.round,
@@ -129,7 +147,7 @@ class SecureAggregationRun:
                     "target_confidence": r.target_confidence,
                     "vectors received": 0 if r.received is None else len(r.received),
                     "distinct vectors": r.distinct_vectors,
-                    "flagged agents": flagged,
+                    "flagged nodes": r.flagged_nodes,
                 }
             )
         return rows
@@ -226,15 +244,16 @@ class _InspectingFedAvg(FedAvg):
         received = np.stack([parameters_to_ndarrays(fit.parameters)[0] for _, fit in results])
         seen = self.rounds[server_round]
         seen.received = received
+        seen.received_from = tuple(int(proxy.cid) for proxy, _ in results)
         if self.experiment.checks is not None:
             start = self.global_params.to(self.device)
             updates = torch.from_numpy(received).to(self.device) - start
             weights = torch.full((len(updates),), self.experiment.aggregation_weight, device=self.device)
             inspection = self.experiment.checks.inspect(RoundUpdates(start, updates, weights), self.resources)
             seen.checks = tuple(
-                CheckRecord(name, row, False, v.flagged, v.statistic, 0.0, v.measurements)
+                NodeVerdict(node, name, v.flagged, v.statistic)
                 for name, verdicts in inspection.verdicts.items()
-                for row, v in enumerate(verdicts)
+                for node, v in zip(seen.received_from, verdicts, strict=True)
             )
         return super().aggregate_fit(server_round, results, failures)
 
