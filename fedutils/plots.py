@@ -554,7 +554,7 @@ def attribution_similarity(summary: pd.DataFrame) -> Figure:
 
 
 def participation(
-    runs: Mapping[str, RunResult], title: str | None = None, marked: str = "attacker drawn (×)"
+    runs: Mapping[str, RunResult], title: str | None = None, shaded_label: str = "attacker drawn (×)"
 ) -> Figure:
     """Target confidence and validation accuracy per round when agents are drawn each round (C < 1, SPEC §2.4),
     or drop out (a real federation, :mod:`fedutils.flower`).
@@ -566,7 +566,7 @@ def participation(
     Args:
         runs: legend label → run.
         title: a title over the two panels.
-        marked: the legend's name for the shaded rounds.
+        shaded_label: the legend's name for the shaded rounds.
     """
     fig, confidence, accuracy = _confidence_and_accuracy(runs)
     drawn = next((rounds for run in runs.values() if (rounds := run.attacker_rounds())), [])
@@ -577,7 +577,7 @@ def participation(
         marked = run.to_frame().loc[run.attacker_rounds()]
         confidence.scatter(marked.index, marked["target_confidence"], marker="x", s=50, color=f"C{index}", zorder=3)
         accuracy.scatter(marked.index, 100 * marked["val_accuracy"], marker="x", s=50, color=f"C{index}", zorder=3)
-    confidence.fill_between([], [], color="C3", alpha=0.12, label=marked)
+    confidence.fill_between([], [], color="C3", alpha=0.12, label=shaded_label)
     _legend_beside(fig, confidence.get_legend_handles_labels()[0], title)
     return fig
 

@@ -205,6 +205,8 @@ def test_participation_shades_and_marks_the_attackers_rounds():
     assert len(confidence.patches) == 2  # one shaded band per attacker round
     assert list(confidence.collections[1].get_offsets()[:, 0]) == [2, 4]  # crosses on the attacked curve
     assert "attacker drawn (×)" in [t.get_text() for t in fig.legends[0].get_texts()]
+    renamed = plots.participation({"explicit boosting": attacked}, shaded_label="the attacker answered")
+    assert "the attacker answered" in [t.get_text() for t in renamed.legends[0].get_texts()]
 
 
 def test_attack_goal_draws_the_goal_line_and_the_accuracy_band():
