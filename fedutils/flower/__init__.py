@@ -16,7 +16,11 @@ simulator (``tests/test_flower.py``):
   :class:`~fedutils.flower.server.FlowerExecutor` in the execution layer).
 * :mod:`fedutils.flower.simulation` — :func:`run_on_flower`, which runs an
   experiment on Flower's simulation engine (Ray) in this process; what
-  ``run_experiment(..., engine="flower")`` and ``--engine flower`` call.
+  ``run_experiment(..., engine="flower")`` and ``--engine flower`` call; it can
+  also make agents drop out of rounds.
+* :mod:`fedutils.flower.secure` — :func:`~fedutils.flower.secure.run_secure_aggregation`:
+  FedAvg under Flower's SecAgg+, keeping what the server was handed (only the
+  average), on which the experiment's checks then run.
 
 ``scripts/flower_deployment.py`` runs the same apps as a real deployment: a
 SuperLink and one SuperNode per agent as separate processes, talking over the network (HTTP, in Flower
