@@ -30,7 +30,7 @@ from fedutils.data.targets import TargetSet, make_target_set
 from fedutils.device import resolve_device
 from fedutils.errors import ConfigError
 from fedutils.evaluator import Evaluator
-from fedutils.execution import Executor, ExecutorName, build_executor
+from fedutils.execution import Executor, ExecutorName, build_executor, resolve_executor
 from fedutils.federation import run_federation
 from fedutils.grid_backends import GridBackend, grid_backend, run_on_ray
 from fedutils.models import build_model, flatten_parameters, weight_mask
@@ -229,7 +229,7 @@ def run_experiment(
     """
     engine = _engine(engine, executor)
     torch_device = resolve_device(device)
-    execution = build_executor(executor, torch_device)
+    resolve_executor(executor, torch_device)  # a bad name is refused before any cache lookup or training
     store = ResultCache(cache_dir) if cache else None
     if store is not None:
         cached = store.load(config.to_dict())
@@ -240,6 +240,7 @@ def run_experiment(
         result = run_on_flower(config, data_root=data_root, download=download, device=torch_device, progress=progress)
     else:
         setup = prepare(config, data_root, download=download)
+        execution = build_executor(executor, torch_device)  # only the simulator needs one (threads, networks)
         result = federate(setup, build_agents(setup, torch_device), torch_device, execution, progress=progress)
     if store is not None:
         store.save(result)
