@@ -10,8 +10,11 @@ test images. Timed these ways, in one process:
    (each agent's ``compute_update``, then each candidate evaluated alone):
    the reference for "nothing got slower";
 2. ``sequential``: :class:`~fedutils.execution.SequentialExecutor`;
-3. ``parallel`` (on a CPU): :class:`~fedutils.execution.ParallelExecutor`,
-   the agents spread over the cores, evaluations too;
+3. ``parallel, stacked`` and ``parallel, one at a time`` (on a CPU):
+   :class:`~fedutils.execution.ParallelExecutor`, the agents spread over the
+   cores, evaluations too, each thread's agents trained as one stacked model
+   or one after another (``auto`` picks by the network's size,
+   :data:`~fedutils.execution.CPU_STACKING_LIMIT`; the table marks its pick);
 4. ``batched``: :class:`~fedutils.execution.BatchedExecutor` and stacked evaluation;
 5. ``batched + compile`` (only with ``--compile``): the stacked loss under
    ``torch.compile(mode="reduce-overhead")`` (CUDA graphs on a GPU),
@@ -30,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -94,21 +98,16 @@ def measure(model: str, args: argparse.Namespace, device: torch.device) -> dict[
         "sequential": with_executor(SequentialExecutor(), one_by_one),
     }
     if device.type == "cpu":
-        run_parallel = with_executor(parallel, shared)
-
-        def parallel_round() -> None:
-            with parallel.running():
-                run_parallel()
-
-        workloads["parallel"] = parallel_round
+        for label, limit in PARALLEL_VARIANTS.items():
+            workloads[label] = parallel_round(ParallelExecutor(stacking_limit=limit), shared, with_executor)
     workloads["batched"] = with_executor(batched, stacked)
     if args.compile:
         compiled = BatchedExecutor()
-        network = compiled._network(agents[0].model, tuple(setup.dataset.train.x.shape[1:]))
+        network = compiled._networks.get(agents[0])
         network._stacked_loss = torch.compile(network._stacked_loss, mode="reduce-overhead")
         workloads["batched + compile"] = with_executor(compiled, stacked)
 
-    figures: dict[str, float] = {}
+    figures: dict[str, float] = {"auto stacks": parallel.stacks(batched._networks.get(agents[0]))}
     for name, work in workloads.items():
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
@@ -118,6 +117,25 @@ def measure(model: str, args: argparse.Namespace, device: torch.device) -> dict[
         if device.type == "cuda":
             figures[f"{name} peak GiB"] = torch.cuda.max_memory_allocated(device) / 2**30
     return figures
+
+
+PARALLEL_VARIANTS = {"parallel, stacked": sys.maxsize, "parallel, one at a time": 0}
+"""The parallel executor with every thread's agents stacked, and with none stacked (its stacking limit)."""
+
+
+def parallel_round(
+    executor: ParallelExecutor,
+    evaluation: Evaluator,
+    with_executor: Callable[[Executor, Evaluator], Callable[[], None]],
+) -> Callable[[], None]:
+    """A round on the parallel executor, inside its one-intra-op-thread setting as a run has it."""
+    run = with_executor(executor, evaluation)
+
+    def round_() -> None:
+        with executor.running():
+            run()
+
+    return round_
 
 
 def main() -> None:
@@ -139,13 +157,15 @@ def main() -> None:
         results[model] = figures
         before, sequential = figures["before s/round"], figures["sequential s/round"]
         print(f"\n{model}")
-        print(f"  {'execution':<20} {'s/round':>8} {'first call':>11} {'vs before':>10} {'vs sequential':>14}")
-        for label in ("before", "sequential", "parallel", "batched", "batched + compile"):
+        print(f"  {'execution':<30} {'s/round':>8} {'first call':>11} {'vs before':>10} {'vs sequential':>14}")
+        auto = "parallel, stacked" if figures["auto stacks"] else "parallel, one at a time"
+        for label in ("before", "sequential", *PARALLEL_VARIANTS, "batched", "batched + compile"):
             if f"{label} s/round" not in figures:
                 continue
             seconds = figures[f"{label} s/round"]
+            shown = f"{label} (auto)" if label == auto and device.type == "cpu" else label
             print(
-                f"  {label:<20} {seconds:8.2f} {figures[f'{label} first call s']:11.2f} "
+                f"  {shown:<30} {seconds:8.2f} {figures[f'{label} first call s']:11.2f} "
                 f"{before / seconds:9.2f}x {sequential / seconds:13.2f}x"
             )
         if "batched peak GiB" in figures:

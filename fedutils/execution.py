@@ -18,7 +18,12 @@ of the agents it selected and never learns how they were computed:
   each, while the calling thread computes the attacker's update. On two CPU
   cores a ``fast`` round took 0.61–0.67 of the sequential time
   (``benchmarks/executors.py``), because one agent's small operations cannot
-  use two cores. It also shares the machine gracefully: beside a second copy
+  use two cores. Each thread stacks its agents only for small networks
+  (:data:`CPU_STACKING_LIMIT`): one round's local training of model A on two
+  cores took 8.65 s one agent at a time per thread, 10.05 s stacked and
+  9.96 s sequential; the ``fast`` CNN's took 0.15 s stacked and 0.27 s one
+  at a time (10 agents × 300 images, E = 1; ``benchmarks/cpu_stacking.py``).
+  It also shares the machine gracefully: beside a second copy
   of itself a round took 2.0–2.8× as long (a fair share is 2×), where the
   sequential path, whose two OpenMP threads per process spin waiting for each
   other, took 5.2–9.4× as long (``benchmarks/beside_itself.py``, two runs).
@@ -61,6 +66,12 @@ class ExecutorName(Choice):
 
 STACKING_DEVICES = ("cuda", "mps")
 """Device types on which ``auto`` stacks the honest agents (see the module docstring for the measurements)."""
+
+CPU_STACKING_LIMIT = 20_000
+"""On a CPU, the parallel executor stacks a thread's agents only for networks with at most this many activations
+per example (the outputs of all their layers, :attr:`~fedutils.batched.StackedNetwork.activations_per_example`):
+the ``fast`` CNN has about 2,300 and trains faster stacked; model A has about 151,000, and its convolutions,
+stacked, run as grouped convolutions that are slower than one agent's at a time (see the module docstring)."""
 
 MEMORY_SHARE = 0.5
 """The share of a GPU's free memory that stacked training may plan to use; more agents than fit train in groups."""
@@ -187,27 +198,35 @@ class ParallelExecutor:
     The agents are dealt to the threads so that their local steps add up
     about evenly (longest first: with non-IID shards agents differ), and each
     thread trains the agents of its share that take the same number of steps
-    as one stacked model (:mod:`fedutils.batched`), with each agent's own
-    seeded batches and dropout masks, so the updates are the sequential ones up
-    to float rounding. The server's evaluations of many candidates are shared
+    as one stacked model (:mod:`fedutils.batched`) — for small networks; a
+    large one (more than :data:`CPU_STACKING_LIMIT` activations per example)
+    trains one agent at a time in each thread — with each agent's own seeded
+    batches and dropout masks, so the updates are the sequential ones up to
+    float rounding. The server's evaluations of many candidates are shared
     between the same threads, each evaluating its share as one stacked model.
 
     Args:
         workers: threads working at once; ``None`` means one per CPU core available.
+        stacking_limit: the largest network (activations per example) whose agents a thread stacks.
     """
 
     stacked_evaluation = True
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, stacking_limit: int = CPU_STACKING_LIMIT) -> None:
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
             raise ConfigError(f"workers must be an integer of at least 1 or None, got {workers!r}.")
         self.team = ThreadTeam.shared(workers or available_cores())
+        self.stacking_limit = stacking_limit
         self._networks = [_Networks() for _ in range(self.team.size)]
 
     def running(self) -> contextlib.AbstractContextManager[None]:
         """The calling thread (the attacker, the server) also keeps to one intra-op thread, so that it and the
         team's threads never oversubscribe the cores."""
         return one_intra_op_thread()
+
+    def stacks(self, network: StackedNetwork) -> bool:
+        """Whether a thread trains its agents of ``network`` as one stacked model (else one after another)."""
+        return network.activations_per_example <= self.stacking_limit
 
     def updates(
         self, agents: Sequence[Agent], global_params: torch.Tensor, round_index: int, *, progress: bool = False
@@ -219,7 +238,11 @@ class ParallelExecutor:
             for part in _honest_groups([agent for _, agent in share], equal_steps=True)[0]:
                 members = [share[i] for i, _ in part]  # positions in the round, not in the share
                 # the networks are made here, in the calling thread: each thread then only uses its own
-                jobs[worker].append((self._networks[worker].get(members[0][1]), members))
+                network = self._networks[worker].get(members[0][1])
+                if self.stacks(network):
+                    jobs[worker].append((network, members))
+                else:
+                    jobs[worker] += [(network, [member]) for member in members]
         futures = [self.team.submit(partial(_train_parts, job, global_params, round_index)) for job in jobs if job]
         bar = progress_bar(
             total=len(agents), desc=f"round {round_index}", unit="agent", leave=False, disable=not progress

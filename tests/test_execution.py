@@ -146,6 +146,30 @@ def test_unequal_agents_are_dealt_evenly_and_computed_exactly(float64, monkeypat
     assert sum(sum(s) for s in stacked) == sum(steps)
 
 
+def test_a_large_network_trains_one_agent_at_a_time_in_each_thread(float64, monkeypatch):
+    """Above the stacking limit, each thread trains its agents one by one (stacks of one), with the same updates;
+    the book's networks fall on the side the benchmark measured faster."""
+    setup = _float64_setup(preset("smoke", samples_per_agent=60))
+    stack_sizes: list[int] = []
+    original = StackedNetwork.train
+
+    def recording(self, start, shards, *args, **kwargs):
+        stack_sizes.append(len(shards))
+        return original(self, start, shards, *args, **kwargs)
+
+    monkeypatch.setattr(StackedNetwork, "train", recording)
+    one_at_a_time = _round_updates(setup, ParallelExecutor(workers=2, stacking_limit=0))
+    assert stack_sizes == [1] * setup.config.num_agents
+    stack_sizes.clear()
+    stacked = _round_updates(setup, ParallelExecutor(workers=2))
+    assert sorted(stack_sizes) == [5, 5]
+    monkeypatch.undo()
+    assert _relative_errors(stacked, one_at_a_time).max() <= ROUND_OFF
+    executor = ParallelExecutor()
+    assert executor.stacks(StackedNetwork(build_model("fast_cnn"), (1, 28, 28)))
+    assert not executor.stacks(StackedNetwork(build_model("model_a"), (1, 28, 28)))
+
+
 def test_stacking_in_groups_changes_nothing(float64):
     setup = _float64_setup(preset("smoke", samples_per_agent=60))
     whole = _round_updates(setup, BatchedExecutor())
