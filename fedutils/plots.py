@@ -21,7 +21,7 @@ from fedutils.checks import NEGLIGIBLE_CHANGE, AccuracyCheck, DistanceCheck, che
 from fedutils.compare import attacker_share, grid_table
 from fedutils.data.targets import TargetSet
 from fedutils.errors import ConfigError
-from fedutils.network_study import SEEDS, Candidate
+from fedutils.network_study import GOAL_ACCURACY_LOST, GOAL_CONFIDENCE, SEEDS, Candidate, seed_outcome
 from fedutils.results import RunResult
 
 STYLE = {
@@ -698,5 +698,60 @@ def network_study(
     for ax in (left, right):
         ax.xaxis.get_major_locator().set_params(integer=True)
     handles, _ = left.get_legend_handles_labels()
+    _legend_beside(fig, handles, None)
+    return fig
+
+
+def network_tradeoff(
+    candidates: Mapping[str, Candidate],
+    chosen: str,
+    model_a: tuple[RunResult, RunResult] | None = None,
+    at_round: int = 4,
+) -> Figure:
+    """What explicit boosting buys and costs on each candidate network, seed 0, at round ``at_round``: the
+    target's confidence against the validation accuracy lost to FedAvg of the same seed (points), one point per
+    candidate (the ``chosen`` one larger), with the goal's corner shaded
+    (:data:`~fedutils.network_study.GOAL_CONFIDENCE`, :data:`~fedutils.network_study.GOAL_ACCURACY_LOST`).
+
+    Args:
+        candidates: the screened and studied networks (:func:`fedutils.network_study.load_network_screen`, …).
+        chosen: the candidate the ``fast`` preset uses.
+        model_a: the paper's network for reference, (explicit boosting run, FedAvg run), seed 0 (recorded).
+        at_round: the round t compared.
+    """
+    fig, ax = plt.subplots(figsize=(7.0, 4.4))
+    ax.fill_between(
+        [-0.5, GOAL_ACCURACY_LOST],
+        GOAL_CONFIDENCE,
+        1.05,
+        color="C2",
+        alpha=0.15,
+        label=f"goal: confidence ≥ {GOAL_CONFIDENCE:g}, at most {GOAL_ACCURACY_LOST:g} points lost",
+    )
+    markers = "osDvP"
+    for index, candidate in enumerate(candidates.values()):
+        confidence, lost = seed_outcome(candidate, at_round)
+        is_chosen = candidate.name == chosen
+        ax.scatter(
+            lost,
+            confidence,
+            s=140 if is_chosen else 50,
+            color=f"C{index % 10}",
+            marker=markers[index // 10 % len(markers)],
+            edgecolor="k" if is_chosen else "none",
+            zorder=3,
+            label=f"{candidate.name} (the fast preset)" if is_chosen else candidate.name,
+        )
+    if model_a is not None:
+        explicit, fedavg = (run.to_frame() for run in model_a)
+        lost = 100 * (fedavg.val_accuracy[at_round] - explicit.val_accuracy[at_round])
+        confidence = explicit.target_confidence[at_round]
+        ax.scatter(lost, confidence, marker="^", s=110, color="k", zorder=3, label="model A (recorded)")
+    ax.set_xlim(left=-0.5)
+    ax.set_ylim(-0.03, 1.05)
+    ax.set_xlabel(f"validation accuracy lost at t = {at_round} (points, against FedAvg of the same seed)")
+    ax.set_ylabel(f"target's confidence at t = {at_round}")
+    ax.set_title("Explicit boosting (λ = 10), seed 0: what it buys and what it costs")
+    handles, _ = ax.get_legend_handles_labels()
     _legend_beside(fig, handles, None)
     return fig

@@ -16,7 +16,11 @@ thread (so that results are reproducible to the bit on one machine):
 * with ``--targets``: the claim beyond the one target, for the candidates
   given: the explicit-boosting runs above (seeds 0–2, and λ = 1) on four
   more targets of the authors' own draw (:data:`OTHER_TARGETS`), compared
-  with the same attack-free runs.
+  with the same attack-free runs;
+* with ``--screen``: a quick look at many candidates instead, seed 0 only:
+  explicit boosting and FedAvg for 4 rounds each (the first runs of the
+  protocol above, FedAvg cut at round 4), and one agent's local step on one
+  thread.
 
 A candidate is written ``c{channels}k{kernel}s{stride}p{padding}h{hidden}d{dropout}``:
 conv(1 → channels) → ReLU → dense(hidden) → ReLU → dropout → dense(10), e.g.
@@ -28,6 +32,7 @@ resumed if the file exists), which the appendix page reads.
 Usage:
   python scripts/network_study.py c4k5s2p2h256d0.25 two_conv --out fedutils/recorded/studies/network_study.json
   python scripts/network_study.py c4k5s2p2h256d0.25 --time --out fedutils/recorded/studies/network_study.json
+  python scripts/network_study.py c8k5s2p2h128d0.25 mlp256 --screen --out fedutils/recorded/studies/network_screen.json
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ from fedutils import models, preset, run_experiment
 from fedutils.attacks import ExplicitBoosting
 from fedutils.config import ExperimentConfig
 from fedutils.experiment import build_agents, initial_parameters, prepare
-from fedutils.network_study import OTHER_TARGETS, SEEDS
+from fedutils.network_study import OTHER_TARGETS, SCREEN_SEED, SEEDS
 from fedutils.parallel import available_cores, one_intra_op_thread
 
 SPEC = re.compile(r"c(\d+)k(\d+)s(\d+)p(\d+)h(\d+)d([\d.]+)")
@@ -147,20 +152,35 @@ def protocol() -> dict[str, ExperimentConfig]:
     return plan
 
 
-def study(spec: str, entry: dict[str, Any], save: Callable[[], None], measure_time: bool) -> None:
-    """Run whatever ``entry`` lacks of the protocol for the candidate ``spec``, saving after each run."""
+def screening_protocol() -> dict[str, ExperimentConfig]:
+    """The screening's runs: explicit boosting and FedAvg on seed 0, four rounds each."""
+    explicit = BASE.replace(seed=SCREEN_SEED, max_rounds=ATTACK_ROUNDS, attack=ExplicitBoosting())
+    return {f"explicit_s{SCREEN_SEED}": explicit, f"fedavg_s{SCREEN_SEED}": explicit.replace(attack=None)}
+
+
+def study(
+    spec: str,
+    entry: dict[str, Any],
+    save: Callable[[], None],
+    measure_time: bool,
+    plan: dict[str, ExperimentConfig] | None = None,
+) -> None:
+    """Run whatever ``entry`` lacks of ``plan`` (by default the full :func:`protocol`) for the candidate ``spec``,
+    saving after each run; with ``measure_time``, also time a FedAvg round (the full protocol) or only one local
+    step (any other plan)."""
     runs = entry.setdefault("runs", {})
     with fast_network(candidate(spec)):
         entry["parameters"] = models.count_parameters(models.build_model(models.ModelName.FAST_CNN))
         entry["description"] = describe(spec)
-        for key, config in protocol().items():
+        for key, config in (plan or protocol()).items():
             if key not in runs:
                 runs[key] = curves(config)
                 print(f"{spec} {key}: {runs[key]}", flush=True)
                 save()
         if measure_time:
-            entry |= timings(BASE)
-            print(f"{spec}: {entry['seconds_per_round']} s per FedAvg round, {entry['ms_per_step']} ms per step")
+            entry |= timings(BASE) if plan is None else {"ms_per_step": step_milliseconds(BASE)}
+            per_round = f"{entry['seconds_per_round']} s per FedAvg round, " if "seconds_per_round" in entry else ""
+            print(f"{spec}: {per_round}{entry['ms_per_step']} ms per local step on one thread")
             save()
 
 
@@ -171,6 +191,15 @@ def timings(base: ExperimentConfig) -> dict[str, Any]:
     result = run_experiment(
         base.replace(seed=0, max_rounds=2, evaluate_agents=True), cache=False, progress=False, download=False
     )
+    return {
+        "seconds_per_round": round(result.records[1].seconds, 1),
+        "ms_per_step": step_milliseconds(base),
+        "cores": available_cores(),
+    }
+
+
+def step_milliseconds(base: ExperimentConfig) -> float:
+    """One local step (B = 50) of one agent on one thread, in ms: a whole local training timed after a warm-up."""
     setup = prepare(base, download=False)
     agent = build_agents(setup, torch.device("cpu"))[0]
     start = initial_parameters(base, setup.dataset.num_classes)
@@ -179,11 +208,7 @@ def timings(base: ExperimentConfig) -> dict[str, Any]:
         started = time.perf_counter()
         agent.compute_update(start, 1)
         seconds = time.perf_counter() - started
-    return {
-        "seconds_per_round": round(result.records[1].seconds, 1),
-        "ms_per_step": round(1000 * seconds / agent.num_steps, 2),
-        "cores": available_cores(),
-    }
+    return round(1000 * seconds / agent.num_steps, 2)
 
 
 def target_study(spec: str, entry: dict[str, Any], save: Callable[[], None]) -> None:
@@ -205,6 +230,9 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="the JSON file of results (created, or resumed)")
     parser.add_argument("--time", action="store_true", help="also time one FedAvg round with the default executor")
     parser.add_argument("--targets", action="store_true", help="only the five-target claim runs (see above)")
+    parser.add_argument(
+        "--screen", action="store_true", help="only seed 0's explicit-boosting and FedAvg runs, and a step's time"
+    )
     args = parser.parse_args()
     path = Path(args.out)
     results = json.loads(path.read_text()) if path.exists() else {}
@@ -217,6 +245,8 @@ def main() -> None:
     for spec in args.candidates:
         if args.targets:
             target_study(spec, results.setdefault(spec, {}), save)
+        elif args.screen:
+            study(spec, results.setdefault(spec, {}), save, True, screening_protocol())
         else:
             study(spec, results.setdefault(spec, {}), save, args.time)
 

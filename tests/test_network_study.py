@@ -9,7 +9,18 @@ import pytest
 
 from fedutils import plots
 from fedutils.models import FastCNN, count_parameters
-from fedutils.network_study import OTHER_TARGETS, Curves, load_network_study, study_table, targets_table
+from fedutils.network_study import (
+    GOAL_ACCURACY_LOST,
+    GOAL_CONFIDENCE,
+    OTHER_TARGETS,
+    Curves,
+    load_network_screen,
+    load_network_study,
+    screening_table,
+    seed_outcome,
+    study_table,
+    targets_table,
+)
 
 
 def _curves(accuracy, confidence):
@@ -83,3 +94,67 @@ def test_the_recorded_study_names_the_fast_network():
     assert chosen.parameters == count_parameters(FastCNN())
     assert {f"explicit_s{s}" for s in range(3)} <= set(chosen.runs)
     assert len(targets_table(chosen)) == 1 + len(OTHER_TARGETS)  # every run of the five-target claim is there
+
+
+@pytest.fixture
+def screen(tmp_path):
+    """Two screened candidates: seed 0's explicit-boosting and FedAvg runs only, four rounds each."""
+    entries = {
+        "strong": {
+            "description": "a strong backdoor",
+            "parameters": 1000,
+            "runs": {
+                "explicit_s0": _curves([0.80, 0.82, 0.84, 0.85], [0.2, 0.9, 0.95, 0.97]),
+                "fedavg_s0": _curves([0.84, 0.86, 0.88, 0.89], [0.01] * 4),
+            },
+        },
+        "gentle": {
+            "description": "a harmless update",
+            "parameters": 900,
+            "runs": {
+                "explicit_s0": _curves([0.83, 0.86, 0.875, 0.885], [0.1, 0.2, 0.3, 0.4]),
+                "fedavg_s0": _curves([0.84, 0.86, 0.88, 0.89], [0.01] * 4),
+            },
+        },
+    }
+    path = tmp_path / "screen.json"
+    path.write_text(json.dumps(entries))
+    return load_network_screen(path)
+
+
+def test_one_seed_s_outcome_is_the_confidence_and_the_points_lost_against_fedavg(screen):
+    confidence, lost = seed_outcome(screen["strong"])
+    assert confidence == 0.97 and lost == pytest.approx(4.0)  # 89 % honest against 85 % attacked, round 4
+    confidence, lost = seed_outcome(screen["gentle"], at_round=2)
+    assert confidence == 0.2 and lost == pytest.approx(0.0)
+
+
+def test_the_screening_table_reads_seed_0_and_takes_the_study_s_candidates_too(screen, study):
+    table = screening_table(study | screen)
+    assert list(table.index) == ["other", "chosen", "strong", "gentle"]
+    assert table.loc["strong", "confidence t = 2"] == 0.9 and table.loc["strong", "confidence t = 4"] == 0.97
+    assert table.loc["strong", "accuracy lost at t = 4 (points)"] == pytest.approx(4.0)
+    assert table.loc["gentle", "accuracy lost at t = 4 (points)"] == pytest.approx(0.5)
+    assert table.loc["chosen", "confidence t = 4"] == 0.9  # the study's seed 0, not its mean
+    assert table.loc["chosen", "ms per local step (1 thread)"] == 2.5 and table.loc["strong", "parameters"] == 1000
+
+
+def test_the_tradeoff_figure_marks_every_candidate_and_the_goal(screen, study):
+    fig = plots.network_tradeoff(study | screen, chosen="chosen")
+    (ax,) = fig.axes
+    assert len(ax.collections) == 1 + 4  # the goal's corner, then one point per candidate
+    assert fig.legends and "points" in ax.get_xlabel() and "confidence" in ax.get_ylabel()
+    labels = [text.get_text() for text in fig.legends[0].get_texts()]
+    assert "chosen (the fast preset)" in labels and any(str(GOAL_CONFIDENCE) in label for label in labels)
+    corner = ax.collections[0].get_paths()[0].get_extents()
+    assert corner.x1 == pytest.approx(GOAL_ACCURACY_LOST) and corner.y0 == pytest.approx(GOAL_CONFIDENCE)
+    plt.close(fig)
+
+
+def test_the_recorded_screening_ran_the_screening_protocol_on_other_networks():
+    screen, study = load_network_screen(), load_network_study()
+    assert screen and not set(screen) & set(study)
+    for candidate in screen.values():
+        assert set(candidate.runs) == {"explicit_s0", "fedavg_s0"}
+        assert all(len(run.accuracy) == 4 for run in candidate.runs.values())
+        assert candidate.ms_per_step is not None
