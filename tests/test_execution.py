@@ -146,18 +146,24 @@ def test_unequal_agents_are_dealt_evenly_and_computed_exactly(float64, monkeypat
     assert sum(sum(s) for s in stacked) == sum(steps)
 
 
+def _record_stack_sizes(monkeypatch) -> list[int]:
+    """From now on (until ``monkeypatch.undo()``), the number of copies of every stacked training, in order."""
+    sizes: list[int] = []
+    original = StackedNetwork.train
+
+    def recording(self, start, shards, *args, **kwargs):
+        sizes.append(len(shards))
+        return original(self, start, shards, *args, **kwargs)
+
+    monkeypatch.setattr(StackedNetwork, "train", recording)
+    return sizes
+
+
 def test_a_large_network_trains_one_agent_at_a_time_in_each_thread(float64, monkeypatch):
     """Above the stacking limit, each thread trains its agents one by one (stacks of one), with the same updates;
     the book's networks fall on the side the benchmark measured faster."""
     setup = _float64_setup(preset("smoke", samples_per_agent=60))
-    stack_sizes: list[int] = []
-    original = StackedNetwork.train
-
-    def recording(self, start, shards, *args, **kwargs):
-        stack_sizes.append(len(shards))
-        return original(self, start, shards, *args, **kwargs)
-
-    monkeypatch.setattr(StackedNetwork, "train", recording)
+    stack_sizes = _record_stack_sizes(monkeypatch)
     one_at_a_time = _round_updates(setup, ParallelExecutor(workers=2, stacking_limit=0))
     assert stack_sizes == [1] * setup.config.num_agents
     stack_sizes.clear()
@@ -179,14 +185,7 @@ def test_stacking_in_groups_changes_nothing(float64):
 
 def test_with_a_hundred_agents_only_the_selected_are_trained(monkeypatch):
     config = preset("fast_k100", samples_per_agent=60, max_rounds=1, validation_samples=500)
-    copies: list[int] = []
-    original = StackedNetwork.train
-
-    def counting(self, start, shards, *args, **kwargs):
-        copies.append(len(shards))
-        return original(self, start, shards, *args, **kwargs)
-
-    monkeypatch.setattr(StackedNetwork, "train", counting)
+    copies = _record_stack_sizes(monkeypatch)
     batched = run_experiment(config, executor="batched", cache=False, progress=False, download=False)
     monkeypatch.undo()
     sequential = run_experiment(config, executor="sequential", cache=False, progress=False, download=False)
