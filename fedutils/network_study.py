@@ -27,6 +27,8 @@ from fedutils.data.targets import PAPER_TARGET, Target
 SEEDS = (0, 1, 2)
 STUDY_FILE = "network_study.json"
 SCREEN_FILE = "network_screen.json"
+STUDY_FOLDER = "studies"
+"""Beside the recorded runs, but not one of them (:func:`fedutils.recorded.available` lists only runs)."""
 SCREEN_SEED = 0
 """The one seed of the screening's runs (explicit boosting and FedAvg, four rounds each)."""
 GOAL_CONFIDENCE = 0.9
@@ -35,8 +37,6 @@ this (the talk: 0.93 and 0.99) …"""
 GOAL_ACCURACY_LOST = 1.5
 """… while the attack costs the global model at most this many points of validation accuracy (model A, recorded:
 0.7 at t = 4)."""
-STUDY_FOLDER = "studies"
-"""Beside the recorded runs, but not one of them (:func:`fedutils.recorded.available` lists only runs)."""
 OTHER_TARGETS = (Target(3846, 6), Target(2720, 5), Target(1989, 1), Target(2144, 6))
 """Four targets of the authors' ten-target draw (:func:`~fedutils.data.targets.draw_paper_targets`, seed 777),
 each of another class: a dress → shirt, a bag → sandal, a T-shirt → trouser, a coat → shirt. The study checks
