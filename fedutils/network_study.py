@@ -93,13 +93,15 @@ class Candidate:
     def boosting(self, rounds: Sequence[int], target: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Explicit boosting over seeds 0–2: the target's confidence at ``rounds`` (seeds × rounds), and the
         validation accuracy it costs at the last of them against FedAvg of the same seed (points, per seed)."""
-        attacked = {seed: self.explicit(seed, target) for seed in SEEDS}
-        confidences = np.array([[run.confidence[t - 1] for t in rounds] for run in attacked.values()])
-        last = rounds[-1] - 1
-        lost = np.array(
-            [100 * (self.fedavg(seed).accuracy[last] - run.accuracy[last]) for seed, run in attacked.items()]
-        )
+        confidences = np.array([[self.explicit(seed, target).confidence[t - 1] for t in rounds] for seed in SEEDS])
+        lost = np.array([self.accuracy_lost(seed, rounds[-1], target) for seed in SEEDS])
         return confidences, lost
+
+    def accuracy_lost(self, seed: int, at_round: int, target: str | None = None) -> float:
+        """The validation accuracy explicit boosting (``seed``, on the paper's target or ``target``) costs after
+        round ``at_round``, against FedAvg of the same seed (points)."""
+        index = at_round - 1
+        return 100 * (self.fedavg(seed).accuracy[index] - self.explicit(seed, target).accuracy[index])
 
     def _on_target(self, run: str, target: str | None) -> Curves:
         if target is None or target == str(PAPER_TARGET):
@@ -195,9 +197,7 @@ def targets_table(candidate: Candidate, rounds: Sequence[int] = (2, 3, 4)) -> pd
 def seed_outcome(candidate: Candidate, at_round: int = 4, seed: int = SCREEN_SEED) -> tuple[float, float]:
     """Explicit boosting's result for one seed at round ``at_round``: the target's confidence, and the validation
     accuracy it costs against FedAvg of the same seed (points)."""
-    attacked, honest = candidate.explicit(seed), candidate.fedavg(seed)
-    index = at_round - 1
-    return attacked.confidence[index], 100 * (honest.accuracy[index] - attacked.accuracy[index])
+    return candidate.explicit(seed).confidence[at_round - 1], candidate.accuracy_lost(seed, at_round)
 
 
 def screening_table(candidates: Mapping[str, Candidate], rounds: Sequence[int] = (2, 3, 4)) -> pd.DataFrame:

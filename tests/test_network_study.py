@@ -99,23 +99,15 @@ def test_the_recorded_study_names_the_fast_network():
 @pytest.fixture
 def screen(tmp_path):
     """Two screened candidates: seed 0's explicit-boosting and FedAvg runs only, four rounds each."""
+
+    def screened(description, parameters, attacked_accuracy, confidence):
+        honest = _curves([0.84, 0.86, 0.88, 0.89], [0.01] * 4)
+        runs = {"explicit_s0": _curves(attacked_accuracy, confidence), "fedavg_s0": honest}
+        return {"description": description, "parameters": parameters, "runs": runs}
+
     entries = {
-        "strong": {
-            "description": "a strong backdoor",
-            "parameters": 1000,
-            "runs": {
-                "explicit_s0": _curves([0.80, 0.82, 0.84, 0.85], [0.2, 0.9, 0.95, 0.97]),
-                "fedavg_s0": _curves([0.84, 0.86, 0.88, 0.89], [0.01] * 4),
-            },
-        },
-        "gentle": {
-            "description": "a harmless update",
-            "parameters": 900,
-            "runs": {
-                "explicit_s0": _curves([0.83, 0.86, 0.875, 0.885], [0.1, 0.2, 0.3, 0.4]),
-                "fedavg_s0": _curves([0.84, 0.86, 0.88, 0.89], [0.01] * 4),
-            },
-        },
+        "strong": screened("a strong backdoor", 1000, [0.80, 0.82, 0.84, 0.85], [0.2, 0.9, 0.95, 0.97]),
+        "gentle": screened("a harmless update", 900, [0.83, 0.86, 0.875, 0.885], [0.1, 0.2, 0.3, 0.4]),
     }
     path = tmp_path / "screen.json"
     path.write_text(json.dumps(entries))
