@@ -3,10 +3,11 @@
 Every candidate network replaced the ``fast`` preset's in the paper's setting
 and ran the same protocol (explicit boosting over seeds 0–2, FedAvg, λ = 1;
 see the script). A wider screening ran only seed 0 of explicit boosting and
-of FedAvg, for four rounds, on more candidates. The results ship with the
-package (``fedutils/recorded/studies/network_study.json`` and
-``network_screen.json``), so the appendix shows them without the hours of
-CPU time they took. This module reads them and sums them up in the numbers
+of FedAvg, for four rounds, on more candidates of the same size, and a size
+screening the same runs on larger networks and on model A's dense layer. The
+results ship with the package (``fedutils/recorded/studies/network_study.json``,
+``network_screen.json`` and ``network_sizes.json``), so the appendix shows
+them without the hours of CPU time they took. This module reads them and sums them up in the numbers
 the choice was made on.
 """
 
@@ -23,10 +24,13 @@ import numpy as np
 import pandas as pd
 
 from fedutils.data.targets import PAPER_TARGET, Target
+from fedutils.models import ModelA, count_parameters
+from fedutils.results import RunResult
 
 SEEDS = (0, 1, 2)
 STUDY_FILE = "network_study.json"
 SCREEN_FILE = "network_screen.json"
+SIZES_FILE = "network_sizes.json"
 STUDY_FOLDER = "studies"
 """Beside the recorded runs, but not one of them (:func:`fedutils.recorded.available` lists only runs)."""
 SCREEN_SEED = 0
@@ -37,6 +41,11 @@ this (the talk: 0.93 and 0.99) …"""
 GOAL_ACCURACY_LOST = 1.5
 """… while the attack costs the global model at most this many points of validation accuracy (model A, recorded:
 0.7 at t = 4)."""
+MODEL_A = "model A"
+"""The name the paper's network has among the candidates (:func:`model_a_reference`)."""
+MODEL_A_MS_PER_STEP = 244.06
+"""One local step (B = 50) of model A on one thread, in ms, measured as the candidates' are
+(``scripts/network_study.py``'s ``step_milliseconds``, alone on the book's two-core machine, 2026-11-29)."""
 OTHER_TARGETS = (Target(3846, 6), Target(2720, 5), Target(1989, 1), Target(2144, 6))
 """Four targets of the authors' ten-target draw (:func:`~fedutils.data.targets.draw_paper_targets`, seed 777),
 each of another class: a dress → shirt, a bag → sandal, a T-shirt → trouser, a coat → shirt. The study checks
@@ -112,6 +121,27 @@ class Candidate:
         return self.runs[f"fedavg_s{seed}"]
 
 
+def model_a_reference(
+    explicit: RunResult, fedavg: RunResult, ms_per_step: float | None = MODEL_A_MS_PER_STEP
+) -> Candidate:
+    """The paper's model A as one more screened network: its recorded seed-0 explicit-boosting and FedAvg runs
+    (``recorded_run("explicit_boosting_paper_seed0")``, ``recorded_run("fedavg_paper_seed0")``) in a
+    :class:`Candidate`, so that tables and figures put it beside the candidates it should be compared with."""
+
+    def curves(run: RunResult) -> Curves:
+        frame = run.to_frame()
+        return Curves(tuple(frame.val_accuracy), tuple(frame.target_confidence))
+
+    runs = {f"explicit_s{SCREEN_SEED}": curves(explicit), f"fedavg_s{SCREEN_SEED}": curves(fedavg)}
+    return Candidate(
+        name=MODEL_A,
+        description="model A, the paper's: conv 5×5×64 → conv 5×5×64 → dense 128",
+        parameters=count_parameters(ModelA()),
+        runs=runs,
+        ms_per_step=ms_per_step,
+    )
+
+
 def load_network_study(path: str | Path | None = None) -> dict[str, Candidate]:
     """The recorded study (or the JSON file at ``path``), candidate name → :class:`Candidate`, in file order."""
     return _load(STUDY_FILE, path)
@@ -121,6 +151,15 @@ def load_network_screen(path: str | Path | None = None) -> dict[str, Candidate]:
     """The recorded screening (or the JSON file at ``path``): candidates with only seed 0's explicit-boosting
     and FedAvg runs (``explicit_s0``, ``fedavg_s0``, four rounds each), in file order."""
     return _load(SCREEN_FILE, path)
+
+
+def load_network_sizes(path: str | Path | None = None) -> dict[str, Candidate]:
+    """The recorded size screening (or the JSON file at ``path``): the screening's protocol on networks of other
+    sizes than the ``fast`` preset's, the question being whether explicit boosting's accuracy cost falls with
+    the number of parameters (``c4k5s2p2h1024d0.25``, ``c4k5s2p2h4096d0.25``: the chosen shape with a wider
+    dense layer), with the features (``c64k9s1p0h128d0.5``: model A's dense layer behind one convolution), or
+    with the dense layer's width at the same size (``c4k5s4p2h1024d0.25``, ``c4k7s4p3h1024d0.25``)."""
+    return _load(SIZES_FILE, path)
 
 
 def _load(recorded_file: str, path: str | Path | None) -> dict[str, Candidate]:
@@ -201,9 +240,9 @@ def seed_outcome(candidate: Candidate, at_round: int = 4, seed: int = SCREEN_SEE
 
 
 def screening_table(candidates: Mapping[str, Candidate], rounds: Sequence[int] = (2, 3, 4)) -> pd.DataFrame:
-    """One row per candidate, from seed 0 alone (:data:`SCREEN_SEED`): its size and step cost, explicit
-    boosting's confidence at ``rounds``, and the accuracy the attack costs at the last of them against FedAvg of
-    the same seed (points). Works for the full study's candidates too (their seed-0 runs)."""
+    """One row per candidate, from seed 0 alone (:data:`SCREEN_SEED`): its size, its step and round cost (where
+    timed), explicit boosting's confidence at ``rounds``, and the accuracy the attack costs at the last of them
+    against FedAvg of the same seed (points). Works for the full study's candidates too (their seed-0 runs)."""
     last = rounds[-1]
     rows = {}
     for candidate in candidates.values():
@@ -212,6 +251,7 @@ def screening_table(candidates: Mapping[str, Candidate], rounds: Sequence[int] =
             "network": candidate.description,
             "parameters": candidate.parameters,
             "ms per local step (1 thread)": candidate.ms_per_step,
+            "s per FedAvg round": candidate.seconds_per_round,
         }
         row |= {f"confidence t = {t}": round(attacked.confidence[t - 1], 2) for t in rounds}
         row[f"accuracy lost at t = {last} (points)"] = round(seed_outcome(candidate, last)[1], 1)

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib import ticker
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -753,5 +754,45 @@ def network_tradeoff(
     ax.set_ylabel(f"target's confidence at t = {at_round}")
     ax.set_title("Explicit boosting (λ = 10), seed 0: what it buys and what it costs")
     handles, _ = ax.get_legend_handles_labels()
+    _legend_beside(fig, handles, None)
+    return fig
+
+
+def network_size(candidates: Mapping[str, Candidate], at_round: int = 4) -> Figure:
+    """What a network's size does to explicit boosting and to its cost, seed 0, one marker per candidate against
+    its number of parameters (log scale): left, the validation accuracy the attack costs at round ``at_round``
+    against FedAvg of the same seed (points), labelled with the target's confidence then, and the goal's
+    :data:`~fedutils.network_study.GOAL_ACCURACY_LOST`; right, one local step's time on one thread.
+
+    Args:
+        candidates: the networks to compare (the screening's, the study's,
+            :func:`fedutils.network_study.model_a_reference`); a candidate without a step time is left out of the
+            right panel.
+        at_round: the round t compared.
+    """
+    fig, (cost, speed) = plt.subplots(1, 2, figsize=(11.0, 3.9))
+    markers = "osDvP^X"
+    for index, candidate in enumerate(candidates.values()):
+        style = {"color": f"C{index % 10}", "marker": markers[index % len(markers)], "s": 60, "zorder": 3}
+        confidence, lost = seed_outcome(candidate, at_round)
+        cost.scatter(candidate.parameters, lost, label=candidate.description, **style)
+        cost.annotate(f"{confidence:.2f}", (candidate.parameters, lost), xytext=(6, 2), textcoords="offset points")
+        if candidate.ms_per_step is not None:
+            speed.scatter(candidate.parameters, candidate.ms_per_step, **style)
+    cost.axhline(GOAL_ACCURACY_LOST, color="k", linestyle="--", label=f"goal: at most {GOAL_ACCURACY_LOST:g} points")
+    cost.set_ylim(bottom=0)
+    cost.set_ylabel(f"accuracy lost at t = {at_round} (points)")
+    cost.set_title(f"Explicit boosting's cost (labels: target's confidence at t = {at_round})", fontsize=10)
+    speed.set_yscale("log")
+    speed.yaxis.set_major_formatter(ticker.ScalarFormatter())
+    speed.set_ylabel("one local step on one thread (ms, B = 50)")
+    speed.set_title("The network's cost on a CPU", fontsize=10)
+    for ax in (cost, speed):
+        ax.set_xscale("log")
+        ax.set_xticks([2e5, 5e5, 1e6, 2e6, 4e6])
+        ax.xaxis.set_major_formatter(ticker.EngFormatter())
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+        ax.set_xlabel("parameters")
+    handles, _ = cost.get_legend_handles_labels()
     _legend_beside(fig, handles, None)
     return fig

@@ -20,7 +20,9 @@ thread (so that results are reproducible to the bit on one machine):
 * with ``--screen``: a quick look at many candidates instead, seed 0 only:
   explicit boosting and FedAvg for 4 rounds each (the first runs of the
   protocol above, FedAvg cut at round 4), and one agent's local step on one
-  thread.
+  thread; with ``--screen --time``, also one FedAvg round as the book runs it.
+  Runs already in ``--out`` are not repeated, so ``--screen`` on a screened
+  candidate only re-takes its timings (do that alone, on an idle machine).
 
 A candidate is written ``c{channels}k{kernel}s{stride}p{padding}h{hidden}d{dropout}``:
 conv(1 → channels) → ReLU → dense(hidden) → ReLU → dropout → dense(10), e.g.
@@ -33,6 +35,7 @@ Usage:
   python scripts/network_study.py c4k5s2p2h256d0.25 two_conv --out fedutils/recorded/studies/network_study.json
   python scripts/network_study.py c4k5s2p2h256d0.25 --time --out fedutils/recorded/studies/network_study.json
   python scripts/network_study.py c8k5s2p2h128d0.25 mlp256 --screen --out fedutils/recorded/studies/network_screen.json
+  python scripts/network_study.py c4k5s2p2h4096d0.25 --screen --time --out fedutils/recorded/studies/network_sizes.json
 """
 
 from __future__ import annotations
@@ -164,10 +167,11 @@ def study(
     save: Callable[[], None],
     measure_time: bool,
     plan: dict[str, ExperimentConfig] | None = None,
+    time_round: bool = True,
 ) -> None:
     """Run whatever ``entry`` lacks of ``plan`` (by default the full :func:`protocol`) for the candidate ``spec``,
-    saving after each run; with ``measure_time``, also time a FedAvg round (the full protocol) or only one local
-    step (any other plan)."""
+    saving after each run; with ``measure_time``, also time one local step and, with ``time_round``, a FedAvg
+    round."""
     runs = entry.setdefault("runs", {})
     with fast_network(candidate(spec)):
         entry["parameters"] = models.count_parameters(models.build_model(models.ModelName.FAST_CNN))
@@ -178,7 +182,7 @@ def study(
                 print(f"{spec} {key}: {runs[key]}", flush=True)
                 save()
         if measure_time:
-            entry |= timings(BASE) if plan is None else {"ms_per_step": step_milliseconds(BASE)}
+            entry |= timings(BASE) if time_round else {"ms_per_step": step_milliseconds(BASE)}
             per_round = f"{entry['seconds_per_round']} s per FedAvg round, " if "seconds_per_round" in entry else ""
             print(f"{spec}: {per_round}{entry['ms_per_step']} ms per local step on one thread")
             save()
@@ -228,7 +232,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("candidates", nargs="+", help="candidate networks (see above)")
     parser.add_argument("--out", required=True, help="the JSON file of results (created, or resumed)")
-    parser.add_argument("--time", action="store_true", help="also time one FedAvg round with the default executor")
+    parser.add_argument(
+        "--time", action="store_true", help="also time one FedAvg round with the default executor (and one step)"
+    )
     parser.add_argument("--targets", action="store_true", help="only the five-target claim runs (see above)")
     parser.add_argument(
         "--screen", action="store_true", help="only seed 0's explicit-boosting and FedAvg runs, and a step's time"
@@ -246,7 +252,7 @@ def main() -> None:
         if args.targets:
             target_study(spec, results.setdefault(spec, {}), save)
         elif args.screen:
-            study(spec, results.setdefault(spec, {}), save, True, screening_protocol())
+            study(spec, results.setdefault(spec, {}), save, True, screening_protocol(), time_round=args.time)
         else:
             study(spec, results.setdefault(spec, {}), save, args.time)
 

@@ -8,19 +8,23 @@ import matplotlib.pyplot as plt
 import pytest
 
 from fedutils import plots
-from fedutils.models import FastCNN, count_parameters
+from fedutils.models import FastCNN, ModelA, count_parameters
 from fedutils.network_study import (
     GOAL_ACCURACY_LOST,
     GOAL_CONFIDENCE,
+    MODEL_A,
     OTHER_TARGETS,
     Curves,
     load_network_screen,
+    load_network_sizes,
     load_network_study,
+    model_a_reference,
     screening_table,
     seed_outcome,
     study_table,
     targets_table,
 )
+from fedutils.recorded import recorded_run
 
 
 def _curves(accuracy, confidence):
@@ -143,10 +147,42 @@ def test_the_tradeoff_figure_marks_every_candidate_and_the_goal(screen, study):
     plt.close(fig)
 
 
-def test_the_recorded_screening_ran_the_screening_protocol_on_other_networks():
-    screen, study = load_network_screen(), load_network_study()
-    assert screen and not set(screen) & set(study)
-    for candidate in screen.values():
+def test_the_recorded_screenings_ran_the_screening_protocol_on_other_networks():
+    screen, sizes, study = load_network_screen(), load_network_sizes(), load_network_study()
+    assert screen and sizes and not set(screen) & set(study) and not set(sizes) & (set(screen) | set(study))
+    for candidate in (screen | sizes).values():
         assert set(candidate.runs) == {"explicit_s0", "fedavg_s0"}
         assert all(len(run.accuracy) == 4 for run in candidate.runs.values())
         assert candidate.ms_per_step is not None
+
+
+def test_model_a_joins_the_candidates_with_its_recorded_seed_0_runs():
+    explicit, fedavg = recorded_run("explicit_boosting_paper_seed0"), recorded_run("fedavg_paper_seed0")
+    reference = model_a_reference(explicit, fedavg, ms_per_step=100.0)
+    assert reference.name == MODEL_A and reference.parameters == count_parameters(ModelA()) == 3_382_346
+    confidence, lost = seed_outcome(reference)
+    assert confidence == explicit.records[3].target_confidence
+    assert lost == pytest.approx(100 * (fedavg.records[3].val_accuracy - explicit.records[3].val_accuracy))
+    assert confidence >= GOAL_CONFIDENCE and lost <= GOAL_ACCURACY_LOST  # the corner the CPU networks aim at
+    assert screening_table({MODEL_A: reference}).loc[MODEL_A, "ms per local step (1 thread)"] == 100.0
+
+
+def test_the_size_figure_puts_every_candidate_on_both_panels_unless_untimed(screen, study):
+    fig = plots.network_size(study | screen)
+    cost, speed = fig.axes
+    assert cost.get_xscale() == speed.get_xscale() == "log" and "parameters" in cost.get_xlabel()
+    assert len(cost.collections) == 4 and len(speed.collections) == 2  # the screening's two have no step time
+    assert [text.get_text() for text in cost.texts] == ["0.50", "0.90", "0.97", "0.40"]  # seed 0 at t = 4
+    assert cost.lines[0].get_ydata()[0] == GOAL_ACCURACY_LOST and len(fig.legends[0].get_texts()) == 4 + 1
+    plt.close(fig)
+
+
+def test_the_recorded_screening_finds_the_attack_s_cost_falling_with_the_dense_layer_s_size():
+    """The appendix's claim: the fast network's shape with a dense layer of 256, 1,024 and 4,096 units loses
+    less accuracy to explicit boosting the more parameters it has, and only the largest nears the goal."""
+    candidates = load_network_study() | load_network_sizes()
+    series = [candidates[f"c4k5s2p2h{hidden}d0.25"] for hidden in (256, 1024, 4096)]
+    assert [c.parameters for c in series] == sorted(c.parameters for c in series)
+    lost = [seed_outcome(c)[1] for c in series]
+    assert lost == sorted(lost, reverse=True) and lost[0] > 2 * GOAL_ACCURACY_LOST > lost[-1]
+    assert all(seed_outcome(c)[0] >= GOAL_CONFIDENCE for c in series)
