@@ -789,7 +789,7 @@ def network_size(candidates: Mapping[str, Candidate], at_round: int = 4) -> Figu
     speed.set_title("The network's cost on a CPU", fontsize=10)
     for ax in (cost, speed):
         ax.set_xscale("log")
-        ax.set_xticks([2e5, 5e5, 1e6, 2e6, 4e6])
+        ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
         ax.xaxis.set_major_formatter(ticker.EngFormatter())
         ax.xaxis.set_minor_formatter(ticker.NullFormatter())
         ax.set_xlabel("parameters")

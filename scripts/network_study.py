@@ -20,7 +20,8 @@ thread (so that results are reproducible to the bit on one machine):
 * with ``--screen``: a quick look at many candidates instead, seed 0 only:
   explicit boosting and FedAvg for 4 rounds each (the first runs of the
   protocol above, FedAvg cut at round 4), and one agent's local step on one
-  thread; with ``--screen --time``, also one FedAvg round as the book runs it.
+  thread; with ``--screen --time``, also one FedAvg round as the book runs it,
+  and with ``--screen --seeds 1 2`` the same runs on other seeds.
   Runs already in ``--out`` are not repeated, so ``--screen`` on a screened
   candidate only re-takes its timings (do that alone, on an idle machine).
 
@@ -36,6 +37,8 @@ Usage:
   python scripts/network_study.py c4k5s2p2h256d0.25 --time --out fedutils/recorded/studies/network_study.json
   python scripts/network_study.py c8k5s2p2h128d0.25 mlp256 --screen --out fedutils/recorded/studies/network_screen.json
   python scripts/network_study.py c4k5s2p2h4096d0.25 --screen --time --out fedutils/recorded/studies/network_sizes.json
+  python scripts/network_study.py c4k5s2p2h4096d0.25 --screen --seeds 1 2 \\
+      --out fedutils/recorded/studies/network_sizes.json
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -155,10 +158,13 @@ def protocol() -> dict[str, ExperimentConfig]:
     return plan
 
 
-def screening_protocol() -> dict[str, ExperimentConfig]:
-    """The screening's runs: explicit boosting and FedAvg on seed 0, four rounds each."""
-    explicit = BASE.replace(seed=SCREEN_SEED, max_rounds=ATTACK_ROUNDS, attack=ExplicitBoosting())
-    return {f"explicit_s{SCREEN_SEED}": explicit, f"fedavg_s{SCREEN_SEED}": explicit.replace(attack=None)}
+def screening_protocol(seeds: Sequence[int] = (SCREEN_SEED,)) -> dict[str, ExperimentConfig]:
+    """The screening's runs: explicit boosting and FedAvg on each of ``seeds`` (seed 0), four rounds each."""
+    plan = {}
+    for seed in seeds:
+        explicit = BASE.replace(seed=seed, max_rounds=ATTACK_ROUNDS, attack=ExplicitBoosting())
+        plan |= {f"explicit_s{seed}": explicit, f"fedavg_s{seed}": explicit.replace(attack=None)}
+    return plan
 
 
 def study(
@@ -239,6 +245,15 @@ def main() -> None:
     parser.add_argument(
         "--screen", action="store_true", help="only seed 0's explicit-boosting and FedAvg runs, and a step's time"
     )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[SCREEN_SEED],
+        metavar="SEED",
+        help=f"with --screen: the seeds to screen (default {SCREEN_SEED}; a check of a screened network's seed-0 "
+        "result on more seeds)",
+    )
     args = parser.parse_args()
     path = Path(args.out)
     results = json.loads(path.read_text()) if path.exists() else {}
@@ -252,7 +267,8 @@ def main() -> None:
         if args.targets:
             target_study(spec, results.setdefault(spec, {}), save)
         elif args.screen:
-            study(spec, results.setdefault(spec, {}), save, True, screening_protocol(), time_round=args.time)
+            plan, timed = screening_protocol(args.seeds), SCREEN_SEED in args.seeds  # other seeds: a check, untimed
+            study(spec, results.setdefault(spec, {}), save, timed, plan, time_round=args.time)
         else:
             study(spec, results.setdefault(spec, {}), save, args.time)
 

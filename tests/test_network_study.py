@@ -13,6 +13,7 @@ from fedutils.network_study import (
     GOAL_ACCURACY_LOST,
     GOAL_CONFIDENCE,
     MODEL_A,
+    NOT_TIMED,
     OTHER_TARGETS,
     Curves,
     load_network_screen,
@@ -133,6 +134,7 @@ def test_the_screening_table_reads_seed_0_and_takes_the_study_s_candidates_too(s
     assert table.loc["gentle", "accuracy lost at t = 4 (points)"] == pytest.approx(0.5)
     assert table.loc["chosen", "confidence t = 4"] == 0.9  # the study's seed 0, not its mean
     assert table.loc["chosen", "ms per local step (1 thread)"] == 2.5 and table.loc["strong", "parameters"] == 1000
+    assert table.loc["chosen", "s per FedAvg round"] == 9.0 and table.loc["strong", "s per FedAvg round"] == NOT_TIMED
 
 
 def test_the_tradeoff_figure_marks_every_candidate_and_the_goal(screen, study):
@@ -151,7 +153,7 @@ def test_the_recorded_screenings_ran_the_screening_protocol_on_other_networks():
     screen, sizes, study = load_network_screen(), load_network_sizes(), load_network_study()
     assert screen and sizes and not set(screen) & set(study) and not set(sizes) & (set(screen) | set(study))
     for candidate in (screen | sizes).values():
-        assert set(candidate.runs) == {"explicit_s0", "fedavg_s0"}
+        assert {"explicit_s0", "fedavg_s0"} <= set(candidate.runs)  # some ran on seeds 1-2 as well
         assert all(len(run.accuracy) == 4 for run in candidate.runs.values())
         assert candidate.ms_per_step is not None
 
