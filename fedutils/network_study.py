@@ -7,8 +7,8 @@ of FedAvg, for four rounds, on more candidates of the same size, and a size
 screening the same runs on larger networks and on model A's dense layer. The
 results ship with the package (``fedutils/recorded/studies/network_study.json``,
 ``network_screen.json`` and ``network_sizes.json``), so the appendix shows
-them without the hours of CPU time they took. This module reads them and sums them up in the numbers
-the choice was made on.
+them without the hours of CPU time they took. This module reads them and sums
+them up in the numbers the choice was made on.
 """
 
 from __future__ import annotations

@@ -243,7 +243,7 @@ def main() -> None:
     )
     parser.add_argument("--targets", action="store_true", help="only the five-target claim runs (see above)")
     parser.add_argument(
-        "--screen", action="store_true", help="only seed 0's explicit-boosting and FedAvg runs, and a step's time"
+        "--screen", action="store_true", help="only the explicit-boosting and FedAvg runs of seed 0 (or --seeds)"
     )
     parser.add_argument(
         "--seeds",
@@ -255,6 +255,8 @@ def main() -> None:
         "result on more seeds)",
     )
     args = parser.parse_args()
+    if args.seeds != [SCREEN_SEED] and not args.screen:
+        parser.error("--seeds applies to --screen only (the full protocol always runs seeds 0-2)")
     path = Path(args.out)
     results = json.loads(path.read_text()) if path.exists() else {}
 
