@@ -27,8 +27,13 @@ def test_each_recorded_run_is_the_paper_preset_its_command_names(name):
     config = ExperimentConfig.from_dict(run.config)
     command = provenance(name)["command"].split(" (")[0].removeprefix("python -m fedutils ").split()
     assert config_from_args(build_parser().parse_args(command)) == config
-    changes = {"max_rounds": config.max_rounds, "attack": config.attack, "aggregator": config.aggregator}
-    assert config == preset("paper", seed=0, **changes)
+    changes = {
+        "max_rounds": config.max_rounds,
+        "stop_accuracy": config.stop_accuracy,
+        "attack": config.attack,
+        "aggregator": config.aggregator,
+    }
+    assert config == preset("paper", seed=config.seed, checks=config.checks, **changes)
     assert [r.round for r in run.records] == list(range(1, run.rounds + 1))
     assert all(sum(a.is_malicious for a in r.agents) == (config.attack is not None) for r in run.records)
     assert {"command", "machine", "date", "torch"} <= set(provenance(name))

@@ -1,0 +1,171 @@
+"""Record the paper's-network runs that the chapters show beside their live ones.
+
+The chapters run the ``fast`` preset live; model A (the ``paper`` preset) costs
+about 14 minutes an attacked round on two CPU cores, so its runs ship with the
+package as recorded files (:mod:`fedutils.recorded`) and the chapters read
+them. This script makes the ones Chapters 3–6 still lack, each for T = 4
+rounds (the talk's table ends at t = 4), with seed s:
+
+* ``observed_*`` — the server's two checks watching (Chapter 3's observe mode)
+  the attack-free run, explicit boosting, the stealthy attack (loss at the
+  attacker's own model, and at ŵ_G), alternating minimisation aimed at ŵ_G
+  and data poisoning, seed 0: Chapter 3's verdicts and the attack's numbers
+  of Chapters 4 and 5 in one run each;
+* ``explicit_boosting``, ``explicit_boosting_previous``, ``alternating_aimed``
+  and ``alternating_aimed_previous`` — Chapter 6's estimation table over seeds
+  0–2 (seed 0 without estimation is already recorded or observed above).
+
+Each run is written as ``<name>_<preset>_seed<s>.json`` in ``--out`` with its
+provenance (the equivalent ``python -m fedutils run`` command, machine, date,
+versions, seconds); runs already there are skipped, so an interrupted
+recording resumes. ``--bundle FILE`` also keeps every run of this call in one
+JSON file, rewritten after each run — what a remote machine that returns only
+a few files should send back — and ``--from-bundle FILE`` unpacks such a file
+into ``--out``.
+
+Usage:
+  python scripts/record_runs.py --list
+  python scripts/record_runs.py --out fedutils/recorded --device cuda --bundle $OUT/recorded.json
+  python scripts/record_runs.py observed_stealthy_aimed --out fedutils/recorded
+  python scripts/record_runs.py --from-bundle recorded.json --out fedutils/recorded
+  python scripts/record_runs.py observed_explicit_boosting --preset smoke --out /tmp/try   # seconds: a dry run
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fedutils import run_experiment
+from fedutils.cli import build_parser, config_from_args
+from fedutils.config import ExperimentConfig
+from fedutils.presets import PRESETS
+
+ROUNDS = 4
+OBSERVED = "--check accuracy --check distance"
+AIMED = "--adversarial-model global_estimate"
+ALL_ROUNDS = "--stop-accuracy none"  # Chapter 6's table runs every round, whatever the accuracy
+RECORDINGS: dict[str, tuple[str, tuple[int, ...]]] = {
+    "observed_none": (OBSERVED, (0,)),
+    "observed_explicit_boosting": (f"--attack explicit_boosting {OBSERVED}", (0,)),
+    "observed_stealthy": (f"--attack stealthy {OBSERVED}", (0,)),
+    "observed_stealthy_aimed": (f"--attack stealthy {AIMED} {OBSERVED}", (0,)),
+    "observed_alternating_aimed": (f"--attack alternating {AIMED} {OBSERVED}", (0,)),
+    "observed_data_poisoning": (f"--attack data_poisoning {OBSERVED}", (0,)),
+    "explicit_boosting": (f"--attack explicit_boosting {ALL_ROUNDS}", (1, 2)),
+    "explicit_boosting_previous": (f"--attack explicit_boosting --estimation previous {ALL_ROUNDS}", (0, 1, 2)),
+    "alternating_aimed": (f"--attack alternating {AIMED} {ALL_ROUNDS}", (1, 2)),
+    "alternating_aimed_previous": (f"--attack alternating {AIMED} --estimation previous {ALL_ROUNDS}", (0, 1, 2)),
+}
+"""Recording → (its options of ``python -m fedutils run``, its seeds), in the order they are recorded: the
+observed runs first (Chapters 3–5), then Chapter 6's estimation table."""
+
+
+def command(recording: str, preset: str, seed: int) -> str:
+    """The ``python -m fedutils run`` command equivalent to one recorded run."""
+    options, _ = RECORDINGS[recording]
+    return f"python -m fedutils run --preset {preset} --seed {seed} --rounds {ROUNDS} {options}"
+
+
+def configuration(recording: str, preset: str, seed: int) -> ExperimentConfig:
+    """The run's configuration, read from its :func:`command` by the CLI's own parser (so the two cannot differ)."""
+    arguments = shlex.split(command(recording, preset, seed).removeprefix("python -m fedutils "))
+    return config_from_args(build_parser().parse_args(arguments))
+
+
+def file_name(recording: str, preset: str, seed: int) -> str:
+    return f"{recording}_{preset}_seed{seed}.json"
+
+
+def plan(recordings: Sequence[str]) -> list[tuple[str, int]]:
+    """(recording, seed) pairs to record, in :data:`RECORDINGS`' order."""
+    return [(name, seed) for name in RECORDINGS if name in recordings for seed in RECORDINGS[name][1]]
+
+
+def machine(device: str) -> str:
+    """The machine in words, as the recorded runs' provenance states it."""
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name()} ({os.cpu_count()} CPU cores)"
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, no GPU used"
+
+
+def record(recording: str, preset: str, seed: int, device: str, executor: str) -> dict[str, Any]:
+    """Run one recording and return it in the recorded-run format with its provenance."""
+    result = run_experiment(configuration(recording, preset, seed), device=device, executor=executor, cache=False)
+    data = result.to_json_dict()
+    data["provenance"] = {
+        "command": command(recording, preset, seed),
+        "machine": machine(device),
+        "device": device,
+        "executor": executor,
+        "date": datetime.date.today().isoformat(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "seconds": round(result.seconds, 1),
+    }
+    return data
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` to ``path`` atomically (a run cut short never leaves half a file)."""
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(data, indent=1) + "\n")
+    partial.replace(path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("recordings", nargs="*", metavar="RECORDING", help="what to record (default: everything)")
+    parser.add_argument("--out", type=Path, help="the folder of recorded runs (e.g. fedutils/recorded)")
+    parser.add_argument("--list", action="store_true", help="list the recordings and their commands, run nothing")
+    parser.add_argument(
+        "--preset", default="paper", choices=sorted(PRESETS), help="paper (default); smoke tries it all in seconds"
+    )
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, ...")
+    parser.add_argument("--executor", default="auto", help="auto (default), sequential, parallel or batched")
+    parser.add_argument("--bundle", type=Path, help="also keep this call's runs in one JSON file (for remote runs)")
+    parser.add_argument("--from-bundle", type=Path, metavar="FILE", help="write the runs of a bundle into --out")
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.recordings) - set(RECORDINGS))
+    if unknown:
+        parser.error(f"unknown recording {', '.join(unknown)}; choose from {', '.join(RECORDINGS)} (see --list)")
+    todo = plan(args.recordings or list(RECORDINGS))
+    if args.list:
+        for name, seed in todo:
+            print(f"{file_name(name, args.preset, seed):55} {command(name, args.preset, seed)}")
+        return 0
+    if args.out is None:
+        parser.error("--out is required: the folder the recorded runs go to (e.g. fedutils/recorded)")
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.from_bundle is not None:
+        for name, data in json.loads(args.from_bundle.read_text()).items():
+            write_json(args.out / name, data)
+            print(f"wrote {args.out / name}")
+        return 0
+    bundle: dict[str, Any] = {}
+    for name, seed in todo:
+        target = args.out / file_name(name, args.preset, seed)
+        if target.exists():
+            print(f"{target} is already recorded: skipped")
+            continue
+        print(f"recording {target.name}: {command(name, args.preset, seed)}", flush=True)
+        data = record(name, args.preset, seed, args.device, args.executor)
+        write_json(target, data)
+        if args.bundle is not None:
+            bundle[target.name] = data
+            write_json(args.bundle, bundle)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

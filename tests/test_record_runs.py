@@ -1,0 +1,93 @@
+"""scripts/record_runs.py: the model-A recordings are the chapters' runs, and a recording round-trips."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+
+from fedutils import preset
+from fedutils.attacks import (
+    AdversarialModel,
+    AlternatingMinimisation,
+    DataPoisoning,
+    ExplicitBoosting,
+    StealthyPoisoning,
+)
+from fedutils.checks import ServerChecks
+from fedutils.cli import build_parser, config_from_args
+from fedutils.config import ExperimentConfig
+from fedutils.results import RunResult
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("record_runs", ROOT / "scripts" / "record_runs.py")
+record_runs = importlib.util.module_from_spec(_spec)
+sys.modules["record_runs"] = record_runs
+_spec.loader.exec_module(record_runs)
+
+AIMED = AdversarialModel.GLOBAL_ESTIMATE
+
+
+def test_the_observed_recordings_are_chapters_3_to_5_s_runs_on_model_a():
+    """As Chapters 3-5 build them (``benign_config`` with the checks observing), on the paper preset."""
+    chapters = preset("paper", seed=0, max_rounds=4, checks=ServerChecks())
+    attacks = {
+        "observed_none": None,
+        "observed_explicit_boosting": ExplicitBoosting(),
+        "observed_stealthy": StealthyPoisoning(),
+        "observed_stealthy_aimed": StealthyPoisoning(adversarial_model=AIMED),
+        "observed_alternating_aimed": AlternatingMinimisation(adversarial_model=AIMED),
+        "observed_data_poisoning": DataPoisoning(),
+    }
+    for name, attack in attacks.items():
+        assert record_runs.configuration(name, "paper", 0) == chapters.replace(attack=attack), name
+
+
+def test_the_estimation_recordings_are_chapter_6_s_table_on_model_a():
+    """As Chapter 6 builds its table (every round run, estimation from the previous step used before training)."""
+    table = preset("paper", max_rounds=4, stop_accuracy=None)
+    alternating = AlternatingMinimisation(adversarial_model=AIMED)
+    for name, attack in {"explicit_boosting": ExplicitBoosting(), "alternating_aimed": alternating}.items():
+        previous = attack.replace(estimation="previous", estimation_use="pre")
+        for seed in (1, 2):
+            assert record_runs.configuration(name, "paper", seed) == table.replace(seed=seed, attack=attack)
+        for seed in (0, 1, 2):
+            expected = table.replace(seed=seed, attack=previous)
+            assert record_runs.configuration(f"{name}_previous", "paper", seed) == expected
+
+
+def test_a_recording_is_written_with_its_provenance_bundled_and_not_repeated(tmp_path, capsys):
+    out, bundle = tmp_path / "recorded", tmp_path / "bundle.json"
+    arguments = ["observed_explicit_boosting", "--preset", "smoke", "--out", str(out), "--bundle", str(bundle)]
+    assert record_runs.main([*arguments, "--device", "cpu", "--executor", "sequential"]) == 0
+    path = out / "observed_explicit_boosting_smoke_seed0.json"
+    data = json.loads(path.read_text())
+    run = RunResult.from_json_dict(data)
+    made = data["provenance"]
+    command = shlex.split(made["command"].removeprefix("python -m fedutils "))
+    assert ExperimentConfig.from_dict(run.config) == config_from_args(build_parser().parse_args(command))
+    assert run.rounds >= 1 and run.checks_frame()["flagged"].notna().all()  # the server's verdicts are in
+    assert {"machine", "date", "torch", "python", "seconds"} <= set(made) and made["executor"] == "sequential"
+    assert json.loads(bundle.read_text()) == {path.name: data}
+
+    assert record_runs.main(arguments) == 0  # already there: nothing runs
+    assert "already recorded: skipped" in capsys.readouterr().out
+    unpacked = tmp_path / "unpacked"
+    assert record_runs.main(["--from-bundle", str(bundle), "--out", str(unpacked)]) == 0
+    assert (unpacked / path.name).read_text() == path.read_text()
+
+
+def test_bad_requests_say_what_is_allowed(capsys):
+    with pytest.raises(SystemExit):
+        record_runs.main(["observed_everything", "--out", "x"])
+    assert "unknown recording observed_everything; choose from observed_none" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        record_runs.main(["observed_none"])
+    assert "--out is required" in capsys.readouterr().err
+    assert record_runs.main(["--list"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert len(listed) == sum(len(seeds) for _, seeds in record_runs.RECORDINGS.values()) == 16
