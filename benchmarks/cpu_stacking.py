@@ -22,10 +22,9 @@ Usage: python benchmarks/cpu_stacking.py [--models fast_cnn model_a] [--samples 
 from __future__ import annotations
 
 import argparse
-import sys
 
 import torch
-from executors import median_seconds  # this folder is on the path when a benchmark runs as a script
+from executors import PARALLEL_VARIANTS, median_seconds  # this folder is on the path when a benchmark runs as a script
 
 from fedutils.batched import StackedNetwork
 from fedutils.execution import Executor, ParallelExecutor, SequentialExecutor
@@ -33,7 +32,7 @@ from fedutils.experiment import build_agents, initial_parameters, prepare
 from fedutils.models import ModelName
 from fedutils.presets import preset
 
-STACKED, ONE_AT_A_TIME = "parallel, stacked", "parallel, one at a time"
+STACKED, ONE_AT_A_TIME = PARALLEL_VARIANTS  # the labels: every thread's agents stacked, or none
 
 
 def measure(model: str, args: argparse.Namespace) -> dict[str, float]:
@@ -42,11 +41,8 @@ def measure(model: str, args: argparse.Namespace) -> dict[str, float]:
     setup = prepare(config, download=False)
     agents = build_agents(setup, torch.device("cpu"))
     start = initial_parameters(config, setup.dataset.num_classes)
-    executors: dict[str, Executor] = {
-        "sequential": SequentialExecutor(),
-        STACKED: ParallelExecutor(stacking_limit=sys.maxsize),
-        ONE_AT_A_TIME: ParallelExecutor(stacking_limit=0),
-    }
+    executors: dict[str, Executor] = {"sequential": SequentialExecutor()}
+    executors |= {label: ParallelExecutor(stacking_limit=limit) for label, limit in PARALLEL_VARIANTS.items()}
 
     def training(executor: Executor) -> None:
         with executor.running():

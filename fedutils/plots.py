@@ -22,7 +22,14 @@ from fedutils.checks import NEGLIGIBLE_CHANGE, AccuracyCheck, DistanceCheck, che
 from fedutils.compare import attacker_share, grid_table
 from fedutils.data.targets import TargetSet
 from fedutils.errors import ConfigError
-from fedutils.network_study import GOAL_ACCURACY_LOST, GOAL_CONFIDENCE, SEEDS, Candidate, seed_outcome
+from fedutils.network_study import (
+    GOAL_ACCURACY_LOST,
+    GOAL_CONFIDENCE,
+    SEEDS,
+    Candidate,
+    model_a_reference,
+    seed_outcome,
+)
 from fedutils.results import RunResult
 
 STYLE = {
@@ -744,9 +751,7 @@ def network_tradeoff(
             label=f"{candidate.name} (the fast preset)" if is_chosen else candidate.name,
         )
     if model_a is not None:
-        explicit, fedavg = (run.to_frame() for run in model_a)
-        lost = 100 * (fedavg.val_accuracy[at_round] - explicit.val_accuracy[at_round])
-        confidence = explicit.target_confidence[at_round]
+        confidence, lost = seed_outcome(model_a_reference(*model_a), at_round)
         ax.scatter(lost, confidence, marker="^", s=110, color="k", zorder=3, label="model A (recorded)")
     ax.set_xlim(left=-0.5)
     ax.set_ylim(-0.03, 1.05)

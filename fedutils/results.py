@@ -383,15 +383,17 @@ class ResultCache:
         folder = self.folder(result.config)
         folder.mkdir(parents=True, exist_ok=True)
         if result.final_params is not None:
-            _atomic_write(folder / PARAMS_FILE, lambda p: torch.save(result.final_params, p))
+            atomic_write(folder / PARAMS_FILE, lambda p: torch.save(result.final_params, p))
         if result.updates:
-            _atomic_write(folder / UPDATES_FILE, lambda p: torch.save(result.updates, p))
+            atomic_write(folder / UPDATES_FILE, lambda p: torch.save(result.updates, p))
         payload = json.dumps(result.to_json_dict())
-        _atomic_write(folder / RESULT_FILE, lambda p: p.write_text(payload))
+        atomic_write(folder / RESULT_FILE, lambda p: p.write_text(payload))
         return folder
 
 
-def _atomic_write(path: Path, write: Any) -> None:
+def atomic_write(path: Path, write: Any) -> None:
+    """Make ``path`` by calling ``write`` on a temporary file beside it, then renaming: a run cut short never
+    leaves half a file."""
     temporary = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
     write(temporary)
     temporary.replace(path)

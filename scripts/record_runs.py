@@ -50,6 +50,7 @@ from fedutils import run_experiment
 from fedutils.cli import build_parser, config_from_args
 from fedutils.config import ExperimentConfig
 from fedutils.presets import PRESETS
+from fedutils.results import atomic_write
 
 ROUNDS = 4
 OBSERVED = "--check accuracy --check distance"
@@ -117,10 +118,9 @@ def record(recording: str, preset: str, seed: int, device: str, executor: str) -
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` to ``path`` atomically (a run cut short never leaves half a file)."""
-    partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps(data, indent=1) + "\n")
-    partial.replace(path)
+    """Write ``data`` to ``path`` as indented JSON, atomically."""
+    text = json.dumps(data, indent=1) + "\n"
+    atomic_write(path, lambda temporary: temporary.write_text(text))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
