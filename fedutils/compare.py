@@ -4,12 +4,15 @@ The talk's estimation table (SPEC §A) reports the global model's target
 confidence at rounds t = 2, 3, 4; one run per seed gives one such row, and
 :func:`confidence_over_seeds` turns several seeds into a mean and a spread.
 :func:`malicious_table` and :func:`distance_table` put attacked runs side by
-side the way a server's checks would see them; :func:`detection_table` says
+side the way a server's checks would see them (:func:`checked_distance_table`
+reads the distances of runs recorded without their updates from the check
+itself); :func:`detection_table` says
 how often the checks actually flagged them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -17,7 +20,7 @@ import pandas as pd
 import torch
 
 from fedutils.aggregators import KrumDistance, krum_scores
-from fedutils.checks import detection_rates, distance_ranges, update_statistics
+from fedutils.checks import DistanceCheck, DistanceRanges, detection_rates, distance_ranges, update_statistics
 from fedutils.errors import ConfigError
 from fedutils.models import build_model, weight_mask
 from fedutils.results import RunResult
@@ -94,15 +97,49 @@ def malicious_table(runs: Mapping[str, RunResult]) -> pd.DataFrame:
 
 
 def distance_table(runs: Mapping[str, RunResult], round_index: int) -> pd.DataFrame:
-    """The L2 distance ranges of one round's updates (SPEC §6.2), one column per attacked run."""
-    rows = {}
-    for label, run in runs.items():
-        ranges = distance_ranges(*run.benign_and_malicious_updates(round_index))
-        rows[label] = {
-            "benign–benign distance, min–max": f"{ranges.band_min:.2f} – {ranges.band_max:.2f}",
-            "malicious–benign distance, min–max": f"{ranges.update_min:.2f} – {ranges.update_max:.2f}",
+    """The L2 distance ranges of one round's kept updates (SPEC §6.2), all parameters, one column per attacked run."""
+    return pd.DataFrame(
+        {
+            label: _range_cells(distance_ranges(*run.benign_and_malicious_updates(round_index)))
+            for label, run in runs.items()
         }
-    return pd.DataFrame(rows)
+    )
+
+
+def checked_distance_table(runs: Mapping[str, RunResult], round_index: int) -> pd.DataFrame:
+    """The L2 distance ranges of one round as the server's distance check measured them, one column per attacked run.
+
+    For runs whose updates were not kept — the recorded paper-preset runs —
+    but whose server observed them with :class:`~fedutils.checks.DistanceCheck`
+    (§3.3 of the paper). The check compares what its ``weights_only`` says
+    (kernels only by default, as the authors' ``l2dist_calc.py``), so its
+    distances can differ slightly from :func:`distance_table`'s, which
+    compares all parameters.
+    """
+    columns = {}
+    for label, run in runs.items():
+        verdicts = run.checks_frame()
+        if verdicts.empty or DistanceCheck.name not in set(verdicts["check"]):
+            raise ConfigError(
+                f"run {label!r} was not observed by the distance check; run it with checks=ServerChecks()."
+            )
+        mine = verdicts[
+            (verdicts["check"] == DistanceCheck.name) & verdicts["is_malicious"] & (verdicts["round"] == round_index)
+        ]
+        if mine.empty:
+            raise ConfigError(
+                f"run {label!r} has no attacker's update in round {round_index} (rounds: 1–{run.rounds})."
+            )
+        fields = [field.name for field in dataclasses.fields(DistanceRanges)]
+        columns[label] = _range_cells(DistanceRanges(**mine.iloc[0][fields].astype(float).to_dict()))
+    return pd.DataFrame(columns)
+
+
+def _range_cells(ranges: DistanceRanges) -> dict[str, str]:
+    return {
+        "benign–benign distance, min–max": f"{ranges.band_min:.2f} – {ranges.band_max:.2f}",
+        "malicious–benign distance, min–max": f"{ranges.update_min:.2f} – {ranges.update_max:.2f}",
+    }
 
 
 def attack_outcome(

@@ -8,10 +8,12 @@ import math
 import pytest
 import torch
 
+from fedutils.checks import distance_ranges
 from fedutils.compare import (
     accuracy_loss,
     attack_outcome,
     attacker_share,
+    checked_distance_table,
     confidence_at_rounds,
     confidence_over_seeds,
     defense_outcomes,
@@ -26,6 +28,7 @@ from fedutils.compare import (
     update_statistics_table,
 )
 from fedutils.errors import ConfigError
+from fedutils.models import build_model, weight_mask
 from fedutils.results import AgentRecord, RoundRecord, RunResult
 from fedutils.training import TargetOutcome
 
@@ -73,6 +76,32 @@ def test_malicious_and_distance_tables():
     distances = distance_table({"attack": run}, 1)
     assert distances.loc["benign–benign distance, min–max", "attack"] == "3.00 – 5.00"
     assert distances.loc["malicious–benign distance, min–max", "attack"] == "1.00 – 5.00"
+
+
+def test_the_checked_distances_are_the_kept_updates_ranges_over_the_parameters_the_check_compares(checked_run):
+    mask = weight_mask(build_model(checked_run.config["model"]))  # the check's default: kernels only
+    for t in (1, 2):
+        benign, malicious = checked_run.benign_and_malicious_updates(t)
+        expected = distance_ranges(benign, malicious, mask)
+        table = checked_distance_table({"attack": checked_run}, t)
+        assert table.loc["benign–benign distance, min–max", "attack"] == (
+            f"{expected.band_min:.2f} – {expected.band_max:.2f}"
+        )
+        assert table.loc["malicious–benign distance, min–max", "attack"] == (
+            f"{expected.update_min:.2f} – {expected.update_max:.2f}"
+        )
+    unmasked = distance_table({"attack": checked_run}, 2).loc["malicious–benign distance, min–max", "attack"]
+    assert (
+        unmasked
+        != checked_distance_table({"attack": checked_run}, 2).loc["malicious–benign distance, min–max", "attack"]
+    )
+
+
+def test_checked_distances_need_the_distance_check_and_a_round_the_attacker_was_in(checked_run):
+    with pytest.raises(ConfigError, match="not observed by the distance check"):
+        checked_distance_table({"unchecked": _run(0, [0.2])}, 1)
+    with pytest.raises(ConfigError, match="no attacker's update in round 9"):
+        checked_distance_table({"attack": checked_run}, 9)
 
 
 def test_attack_outcome_reads_the_headline_numbers():
