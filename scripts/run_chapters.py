@@ -3,7 +3,8 @@
 This is how the book's times on a GPU are measured: the machine that has
 the GPU need not have Jupyter, papermill or a kernel. Each chapter's code
 cells are written, in order, into one script; lines that are IPython magics
-(``%pip …``, ``!…``; only the Colab install cell has them) become ``pass``;
+(``%pip …``, ``!…``; only the Colab install cell has them) become ``pass``,
+and ``display`` prints when IPython is missing;
 ``--set NAME=VALUE`` lines are added after the ``parameters`` cell, as
 papermill would inject them. Every chapter runs in its own Python process,
 one after another, sharing one run cache that starts empty (as the book build
@@ -34,12 +35,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MAGIC = re.compile(r"^(\s*)[%!].*$", re.MULTILINE)
 PARAMETERS_TAG = "parameters"
+PRELUDE = """\
+try:  # a kernel's display(); without IPython (the GPU machine has none), tables are printed
+    from IPython.display import display
+except ImportError:
+    display = print
+"""
+"""Put before a chapter's cells: what a Jupyter kernel gives its code and a plain Python process lacks."""
 
 
 def chapter_script(notebook: Path, settings: list[str]) -> str:
     """The code cells of ``notebook`` as one script, magics disabled and ``settings`` after the parameters cell."""
     cells = json.loads(notebook.read_text())["cells"]
-    pieces = []
+    pieces = [PRELUDE]
     for cell in cells:
         if cell["cell_type"] != "code":
             continue

@@ -8,18 +8,13 @@ then previews the cell as two Python lists) or of 4 lines (the source itself). A
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+from script_modules import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("failed_chapters", ROOT / "scripts" / "failed_chapters.py")
-failed_chapters = importlib.util.module_from_spec(_spec)
-sys.modules["failed_chapters"] = failed_chapters  # dataclasses look their module up there
-_spec.loader.exec_module(failed_chapters)
+failed_chapters = load_script("failed_chapters")
 
 RAISED = """\
 Traceback (most recent call last):

@@ -11,21 +11,19 @@ the same update every round.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import json
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from script_modules import load_script
 
 from fedutils import run_experiment
 from fedutils.results import RunResult
 
 pytest.importorskip("flwr")
 
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "scripts" / "flower_deployment.py"
 AGENTS = 3
 ROUNDS = 2
 KRUM_F = 0
@@ -36,21 +34,11 @@ RELATIVE_TOLERANCE = 1e-4
 PROC = Path("/proc")
 
 
-def _script() -> ModuleType:
-    """``scripts/flower_deployment.py`` as a module."""
-    spec = importlib.util.spec_from_file_location("flower_deployment", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def deployment() -> ModuleType:
     if not (Path(sys.executable).parent / "flower-superlink").exists():
         pytest.skip("Flower's console scripts are not installed beside this Python")
-    return _script()
+    return load_script("flower_deployment")
 
 
 def _processes_in(folder: Path) -> list[int]:
