@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shlex
-import sys
-from pathlib import Path
 
 import pytest
+from script_modules import load_script
 
 from fedutils import preset
 from fedutils.attacks import (
@@ -21,13 +19,10 @@ from fedutils.attacks import (
 from fedutils.checks import ServerChecks
 from fedutils.cli import build_parser, config_from_args
 from fedutils.config import ExperimentConfig
+from fedutils.recorded import OBSERVED_PAPER_RUNS
 from fedutils.results import RunResult
 
-ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("record_runs", ROOT / "scripts" / "record_runs.py")
-record_runs = importlib.util.module_from_spec(_spec)
-sys.modules["record_runs"] = record_runs
-_spec.loader.exec_module(record_runs)
+record_runs = load_script("record_runs")
 
 AIMED = AdversarialModel.GLOBAL_ESTIMATE
 
@@ -45,6 +40,12 @@ def test_the_observed_recordings_are_chapters_3_to_5_s_runs_on_model_a():
     }
     for name, attack in attacks.items():
         assert record_runs.configuration(name, "paper", 0) == chapters.replace(attack=attack), name
+
+
+def test_the_chapters_labels_name_exactly_the_observed_recordings():
+    observed = {file_name for file_name in OBSERVED_PAPER_RUNS.values()}
+    expected = {record_runs.file_name(name, "paper", 0).removesuffix(".json") for name in record_runs.RECORDINGS}
+    assert observed == {name for name in expected if name.startswith("observed_")}
 
 
 def test_the_estimation_recordings_are_chapter_6_s_table_on_model_a():

@@ -8,7 +8,7 @@ from fedutils.cli import build_parser, config_from_args
 from fedutils.config import ExperimentConfig
 from fedutils.errors import ConfigError
 from fedutils.presets import preset
-from fedutils.recorded import available, provenance, recorded_run
+from fedutils.recorded import OBSERVED_PAPER_RUNS, available, observed_paper_runs, provenance, recorded_run
 
 
 def test_the_paper_fedavg_run_is_recorded_with_its_provenance():
@@ -37,6 +37,17 @@ def test_each_recorded_run_is_the_paper_preset_its_command_names(name):
     assert [r.round for r in run.records] == list(range(1, run.rounds + 1))
     assert all(sum(a.is_malicious for a in r.agents) == (config.attack is not None) for r in run.records)
     assert {"command", "machine", "date", "torch"} <= set(provenance(name))
+
+
+def test_the_observed_paper_runs_are_read_by_the_chapters_labels():
+    recorded = observed_paper_runs()
+    assert list(recorded) == [label for label, name in OBSERVED_PAPER_RUNS.items() if name in available()]
+    for label, run in recorded.items():
+        config = ExperimentConfig.from_dict(run.config)
+        assert config.seed == 0 and config.checks is not None and run.rounds == 4, label
+        assert (config.attack is None) == (label == "no attack"), label
+    with pytest.raises(ConfigError, match="no observed paper-preset run is labelled 'nope'; choose from no attack, "):
+        observed_paper_runs("nope")
 
 
 def test_unknown_recorded_run():

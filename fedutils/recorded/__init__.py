@@ -16,6 +16,17 @@ from typing import Any
 from fedutils.errors import ConfigError
 from fedutils.results import RunResult
 
+OBSERVED_PAPER_RUNS: dict[str, str] = {
+    "no attack": "observed_none_paper_seed0",
+    "explicit boosting": "observed_explicit_boosting_paper_seed0",
+    "stealthy, loss at own model": "observed_stealthy_paper_seed0",
+    "stealthy, loss at ŵ_G": "observed_stealthy_aimed_paper_seed0",
+    "alternating, gradient at ŵ_G": "observed_alternating_aimed_paper_seed0",
+    "data poisoning": "observed_data_poisoning_paper_seed0",
+}
+"""Chapters 3–5's label of a run → its recording on model A: seed 0, four rounds, the server's two checks
+observing (Chapter 3's observe mode), made by ``scripts/record_runs.py`` (its ``observed_*`` recordings)."""
+
 
 def available() -> list[str]:
     """Names of the recorded runs."""
@@ -25,6 +36,21 @@ def available() -> list[str]:
 def provenance(name: str) -> dict[str, Any]:
     """How a recorded run was made (command, machine, date, ...)."""
     return _read(name).get("provenance", {})
+
+
+def observed_paper_runs(*labels: str) -> dict[str, RunResult]:
+    """Model A's runs observed by the server's checks (:data:`OBSERVED_PAPER_RUNS`), by the chapters' labels.
+
+    With no ``labels``, every one that is recorded, in the table's order.
+    """
+    unknown = [label for label in labels if label not in OBSERVED_PAPER_RUNS]
+    if unknown:
+        raise ConfigError(
+            f"no observed paper-preset run is labelled {unknown[0]!r}; choose from {', '.join(OBSERVED_PAPER_RUNS)}."
+        )
+    recorded = set(available())
+    chosen = labels or [label for label, name in OBSERVED_PAPER_RUNS.items() if name in recorded]
+    return {label: recorded_run(OBSERVED_PAPER_RUNS[label]) for label in chosen}
 
 
 def recorded_run(name: str) -> RunResult:
