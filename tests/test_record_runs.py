@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import shlex
+import subprocess
+import sys
 
 import pytest
+import torch
 from script_modules import load_script
 
 from fedutils import preset
@@ -82,6 +85,27 @@ def test_a_recording_is_written_with_its_provenance_bundled_and_not_repeated(tmp
     assert (unpacked / path.name).read_text() == path.read_text()
 
 
+def test_runs_recorded_at_once_in_worker_processes_are_the_runs_recorded_alone(tmp_path):
+    out = tmp_path / "recorded"
+    options = ["--preset", "smoke", "--device", "cpu", "--executor", "sequential", "--out", str(out)]
+    script = [sys.executable, str(record_runs.__file__), "observed_none", "observed_explicit_boosting", *options]
+    finished = subprocess.run([*script, "--jobs", "2"], capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr
+    assert "2 runs, 2 at a time with 1 torch thread(s) each" in finished.stdout
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each worker had
+    try:
+        alone = record_runs.record("observed_explicit_boosting", "smoke", 0, "cpu", "sequential", progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    in_worker = json.loads((out / "observed_explicit_boosting_smoke_seed0.json").read_text())
+    untimed = [
+        [{k: v for k, v in round_.items() if k != "seconds"} for round_ in run["records"]] for run in (in_worker, alone)
+    ]
+    assert untimed[0] == untimed[1] and in_worker["config"] == alone["config"]
+    assert (out / "observed_none_smoke_seed0.json").exists()
+
+
 def test_bad_requests_say_what_is_allowed(capsys):
     with pytest.raises(SystemExit):
         record_runs.main(["observed_everything", "--out", "x"])
@@ -89,6 +113,9 @@ def test_bad_requests_say_what_is_allowed(capsys):
     with pytest.raises(SystemExit):
         record_runs.main(["observed_none"])
     assert "--out is required" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        record_runs.main(["observed_none", "--out", "x", "--jobs", "0"])
+    assert "--jobs must be at least 1 (runs recorded at once), got 0" in capsys.readouterr().err
     assert record_runs.main(["--list"]) == 0
     listed = capsys.readouterr().out.splitlines()
     assert len(listed) == sum(len(seeds) for _, seeds in record_runs.RECORDINGS.values()) == 16
