@@ -22,10 +22,13 @@ recording resumes. ``--bundle FILE`` also keeps every run of this call in one
 JSON file, rewritten after each run — what a remote machine that returns only
 a few files should send back — and ``--from-bundle FILE`` unpacks such a file
 into ``--out``.
+
 ``--jobs N`` records N runs at once, each in its own process with its share
-of the CPU cores: on the GPU machine (16 cores, one H200) eight model-A runs
-shared the device in about 4 minutes each in an earlier session, so the 16
-runs fit one 10-minute call.
+of the CPU cores. It is meant for the GPU machine (16 cores, one H200), where
+eight model-A runs of Chapter 7 once shared the device at 3.5–4.5 minutes
+each: the 16 runs here make two such waves, near the 10-minute limit of one
+call; a second call resumes, skipping what the first recorded (unpack its
+bundle into ``--out`` first). On a CPU one run already uses every core.
 
 Usage:
   python scripts/record_runs.py --list
