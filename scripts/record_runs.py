@@ -25,7 +25,7 @@ into ``--out``.
 
 ``--jobs N`` records N runs at once, each in its own process with its share
 of the CPU cores. It is meant for the GPU machine (16 cores, one H200), where
-eight model-A runs of Chapter 7 once shared the device at 3.5–4.5 minutes
+eight model-A runs of Chapter 7 once shared the device at 3.2–4.6 minutes
 each: the 16 runs here make two such waves, near the 10-minute limit of one
 call; a second call resumes, skipping what the first recorded (unpack its
 bundle into ``--out`` first). On a CPU one run already uses every core.
