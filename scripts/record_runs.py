@@ -1,9 +1,9 @@
 """Record the paper's-network runs that the chapters show beside their live ones.
 
-The chapters run the ``fast`` preset live; model A (the ``paper`` preset) costs
-about 14 minutes an attacked round on two CPU cores, so its runs ship with the
-package as recorded files (:mod:`fedutils.recorded`) and the chapters read
-them. This script makes the ones Chapters 3–6 still lack, each for T = 4
+The chapters run the ``fast`` preset live; model A (the ``paper`` preset, E = 5
+local epochs) costs 15–19 minutes a round on two CPU cores, so its runs ship
+with the package as recorded files (:mod:`fedutils.recorded`) and the chapters
+read them. This script makes the ones Chapters 3–6 still lack, each for T = 4
 rounds (the talk's table ends at t = 4), with seed s:
 
 * ``observed_*`` — the server's two checks watching (Chapter 3's observe mode)
