@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import enum
 import json
 import re
 import time
@@ -167,17 +168,23 @@ def screening_protocol(seeds: Sequence[int] = (SCREEN_SEED,)) -> dict[str, Exper
     return plan
 
 
+class Timing(enum.Enum):
+    """What :func:`study` times after its runs."""
+
+    NOTHING = "nothing"
+    STEP = "one local step"
+    ROUND = "one local step and a FedAvg round"
+
+
 def study(
     spec: str,
     entry: dict[str, Any],
     save: Callable[[], None],
-    measure_time: bool,
+    timing: Timing,
     plan: dict[str, ExperimentConfig] | None = None,
-    time_round: bool = True,
 ) -> None:
     """Run whatever ``entry`` lacks of ``plan`` (by default the full :func:`protocol`) for the candidate ``spec``,
-    saving after each run; with ``measure_time``, also time one local step and, with ``time_round``, a FedAvg
-    round."""
+    saving after each run, then take the ``timing``."""
     runs = entry.setdefault("runs", {})
     with fast_network(candidate(spec)):
         entry["parameters"] = models.count_parameters(models.build_model(models.ModelName.FAST_CNN))
@@ -187,8 +194,8 @@ def study(
                 runs[key] = curves(config)
                 print(f"{spec} {key}: {runs[key]}", flush=True)
                 save()
-        if measure_time:
-            entry |= timings(BASE) if time_round else {"ms_per_step": step_milliseconds(BASE)}
+        if timing is not Timing.NOTHING:
+            entry |= timings(BASE) if timing is Timing.ROUND else {"ms_per_step": step_milliseconds(BASE)}
             per_round = f"{entry['seconds_per_round']} s per FedAvg round, " if "seconds_per_round" in entry else ""
             print(f"{spec}: {per_round}{entry['ms_per_step']} ms per local step on one thread")
             save()
@@ -269,10 +276,12 @@ def main() -> None:
         if args.targets:
             target_study(spec, results.setdefault(spec, {}), save)
         elif args.screen:
-            plan, timed = screening_protocol(args.seeds), SCREEN_SEED in args.seeds  # other seeds: a check, untimed
-            study(spec, results.setdefault(spec, {}), save, timed, plan, time_round=args.time)
+            timing = Timing.ROUND if args.time else Timing.STEP
+            if SCREEN_SEED not in args.seeds:  # other seeds check a screened network's result: nothing to re-time
+                timing = Timing.NOTHING
+            study(spec, results.setdefault(spec, {}), save, timing, screening_protocol(args.seeds))
         else:
-            study(spec, results.setdefault(spec, {}), save, args.time)
+            study(spec, results.setdefault(spec, {}), save, Timing.ROUND if args.time else Timing.NOTHING)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import json
 
 import matplotlib.pyplot as plt
 import pytest
+from script_modules import load_script
 
 from fedutils import plots
 from fedutils.models import FastCNN, ModelA, count_parameters
@@ -188,3 +189,20 @@ def test_the_recorded_screening_finds_the_attack_s_cost_falling_with_the_dense_l
     lost = [seed_outcome(c)[1] for c in series]
     assert lost == sorted(lost, reverse=True) and lost[0] > 2 * GOAL_ACCURACY_LOST > lost[-1]
     assert all(seed_outcome(c)[0] >= GOAL_CONFIDENCE for c in series)
+
+
+@pytest.mark.parametrize(
+    ("timing", "expected"),
+    [("NOTHING", {}), ("STEP", {"ms_per_step": 1.5}), ("ROUND", {"ms_per_step": 1.5, "seconds_per_round": 9.0})],
+)
+def test_the_study_script_takes_only_the_timing_asked_for(monkeypatch, timing, expected):
+    script = load_script("network_study")
+    monkeypatch.setattr(script, "step_milliseconds", lambda base: 1.5)
+    monkeypatch.setattr(script, "timings", lambda base: {"ms_per_step": 1.5, "seconds_per_round": 9.0})
+    monkeypatch.setattr(script, "curves", lambda config: pytest.fail("a run already in the entry ran again"))
+    plan = script.screening_protocol()
+    entry = {"runs": dict.fromkeys(plan, "recorded")}
+    saves = []
+    script.study("c4k5s2p2h256d0.25", entry, lambda: saves.append(1), script.Timing[timing], plan)
+    assert {k: v for k, v in entry.items() if k in ("ms_per_step", "seconds_per_round")} == expected
+    assert entry["parameters"] == count_parameters(FastCNN()) and len(saves) == (timing != "NOTHING")
