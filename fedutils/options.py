@@ -1,17 +1,45 @@
 """Named choices, and the helpers every options dataclass shares: normalising fields from their type hints,
-looking an options class up by name, and copying with some options changed."""
+looking an options class up by name, copying with some options changed, and the command-line flag a field
+is set by (the command line is generated from these, :mod:`fedutils.cli`)."""
 
 from __future__ import annotations
 
 import dataclasses
 import typing
 from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any, TypeVar
 
 from fedutils.errors import ConfigError
 
 T = TypeVar("T")
+
+CLI_FLAG = "fedutils.cli_flag"
+"""The key of a dataclass field's metadata that holds its :class:`CliFlag`."""
+
+
+@dataclass(frozen=True)
+class CliFlag:
+    """How the command line sets one option (one field of an options dataclass).
+
+    Attributes:
+        flag: the flag, e.g. ``"--boost"``; several classes' fields may share one.
+        help: one line on what the option does for this class (the default is added from the field).
+        metavar: the placeholder in ``--help`` (e.g. ``"λ"``); ``None`` uses the field's name.
+        words: the words the flag takes, mapped to the field's values (e.g. ``{"weights": True,
+            "all": False}``); ``None`` takes the field's type (a number, or a :class:`Choice`'s values).
+    """
+
+    flag: str
+    help: str
+    metavar: str | None = None
+    words: Mapping[str, Any] | None = None
+
+
+def cli_flag(flag: str, help: str, *, metavar: str | None = None, words: Mapping[str, Any] | None = None) -> dict:
+    """The metadata of a dataclass field that the command line sets with ``flag`` (see :class:`CliFlag`)."""
+    return {CLI_FLAG: CliFlag(flag, help, metavar, words)}
 
 
 class Choice(str, Enum):

@@ -1,0 +1,144 @@
+"""How and where a run executes — everything that changes its speed, never its numbers.
+
+An :class:`~fedutils.config.ExperimentConfig` says *what* a run computes and
+is its cache key; a :class:`RunOptions` says *how and where*: the device, the
+executor that trains a round's agents, the engine that runs the federation,
+where the data lives, whether the run cache is used, whether progress bars
+show. The split is d2l's (the hardware belongs to the ``Trainer``, never to
+the model or the data). Every engine, grid and chapter takes one value::
+
+    machine = RunOptions(device="cuda", executor="batched")
+    run_experiment(config, machine)
+    run_many(grid, machine.replace(progress=False))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fedutils.errors import ConfigError
+from fedutils.options import Choice, normalise_fields, replace_options
+
+AUTO_DEVICE = "auto"
+"""The device name that picks CUDA, then Apple's MPS, then the CPU (:func:`fedutils.device.resolve_device`)."""
+
+
+class ExecutorName(Choice):
+    """How a round's local training runs (:mod:`fedutils.simulation.execution`)."""
+
+    AUTO = "auto"
+    SEQUENTIAL = "sequential"
+    BATCHED = "batched"
+    PARALLEL = "parallel"
+
+
+class EngineName(Choice):
+    """What runs a federation: fedutils' own round loop in this process, or Flower's simulation engine
+    (:mod:`fedutils.flower`, the ``flower`` extra)."""
+
+    SIMULATOR = "simulator"
+    FLOWER = "flower"
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where a run's dataset comes from.
+
+    Attributes:
+        root: the folder with the dataset's files; ``None`` lets each loader look in its usual places
+            (``$FEDUTILS_DATA``, Debian's package, fedutils' data cache; see :mod:`fedutils.data`).
+        download: whether a missing dataset may be downloaded.
+    """
+
+    root: Path | None = None
+    download: bool = True
+
+    def __post_init__(self) -> None:
+        if self.root is not None:
+            if not isinstance(self.root, (str, Path)):
+                raise ConfigError(f"data root must be a folder path or None, got {self.root!r}.")
+            object.__setattr__(self, "root", Path(self.root).expanduser())
+        if not isinstance(self.download, bool):
+            raise ConfigError(f"download must be True or False, got {self.download!r}.")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How and where a run executes; none of it is part of the configuration or of the cache key.
+
+    Attributes:
+        device: ``"auto"`` (CUDA, then MPS, then the CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
+        executor: how each round's local training runs: ``"auto"`` (the honest agents stacked as one
+            model on a GPU, spread over the cores of a CPU), ``"sequential"``, ``"parallel"`` or
+            ``"batched"``; all give the same records up to float rounding.
+        engine: what runs the federation: ``"simulator"`` (fedutils' round loop in this process) or
+            ``"flower"`` (Flower's simulation engine, each agent a Flower client; ``pip install
+            'fedutils[flower]'``). The same records either way; the cache does not tell them apart, so
+            turn ``cache`` off to run a cached configuration again on the other engine.
+        data: where the dataset lives (:class:`DataSource`).
+        cache: reuse a finished run with the same configuration, and store this one.
+        cache_dir: the run cache's folder; ``None`` means ``$FEDUTILS_CACHE``, else
+            ``~/.cache/fedutils/runs``.
+        progress: show progress bars.
+    """
+
+    device: str = AUTO_DEVICE
+    executor: ExecutorName = ExecutorName.AUTO
+    engine: EngineName = EngineName.SIMULATOR
+    data: DataSource = field(default_factory=DataSource)
+    cache: bool = True
+    cache_dir: Path | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.device, torch.device):
+            object.__setattr__(self, "device", str(self.device))
+        if not isinstance(self.device, str):
+            raise ConfigError(f"device must be auto, cpu, cuda, cuda:N or mps; got {self.device!r}.")
+        if self.device != AUTO_DEVICE:
+            try:
+                torch.device(self.device)
+            except RuntimeError:
+                raise ConfigError(f"device must be auto, cpu, cuda, cuda:N or mps; got {self.device!r}.") from None
+        normalise_fields(self)
+        if not isinstance(self.data, DataSource):
+            raise ConfigError(f"data must be a fedutils.DataSource (root, download), got {self.data!r}.")
+        for name in ("cache", "progress"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}.")
+        if self.cache_dir is not None:
+            if not isinstance(self.cache_dir, (str, Path)):
+                raise ConfigError(f"cache_dir must be a folder path or None, got {self.cache_dir!r}.")
+            object.__setattr__(self, "cache_dir", Path(self.cache_dir).expanduser())
+        if self.engine is EngineName.FLOWER and self.executor is not ExecutorName.AUTO:
+            raise ConfigError(
+                f"executor {self.executor.value!r} applies to the simulator engine only: with engine 'flower' "
+                "each Flower client trains its own agent, so leave executor at 'auto'."
+            )
+
+    def replace(self, **changes: Any) -> RunOptions:
+        """A copy with some options changed (validated again)."""
+        return replace_options(self, changes, "the run options")
+
+    @classmethod
+    def from_keywords(cls, **keywords: Any) -> RunOptions:
+        """Run options from the keyword names of fedutils 0.2 (``data_root``, ``download``, ``device``,
+        ``executor``, ``engine``, ``cache``, ``cache_dir``, ``progress``).
+
+        Raises:
+            ConfigError: a keyword that is none of these.
+        """
+        names = {f.name for f in dataclasses.fields(cls)} - {"data"}
+        unknown = sorted(set(keywords) - names - {"data_root", "download"})
+        if unknown:
+            allowed = ", ".join(sorted(names | {"data_root", "download"}))
+            raise ConfigError(f"unknown run option(s) {', '.join(unknown)}; allowed: {allowed}.")
+        values = {name: keywords[name] for name in names if name in keywords}
+        if "data_root" in keywords or "download" in keywords:
+            values["data"] = DataSource(keywords.get("data_root"), keywords.get("download", True))
+        return cls(**values)
