@@ -12,10 +12,14 @@ the scores are computed once, on all n updates (Multi-Krum's selection).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import ClassVar
+
 import torch
 
-from fedutils.aggregators.base import Aggregation, require_byzantine_margin, row_shares
-from fedutils.aggregators.krum import multi_krum
+from fedutils.aggregators.base import Aggregation, Aggregator, ServerContext, require_byzantine_margin, row_shares
+from fedutils.aggregators.krum import DISTANCE_FLAG, F_FLAG, KrumDistance, multi_krum
+from fedutils.options import require_non_negative_int
 
 
 def bulyan(updates: torch.Tensor, weights: torch.Tensor, f: int, *, mask: torch.Tensor | None = None) -> Aggregation:
@@ -34,3 +38,32 @@ def bulyan(updates: torch.Tensor, weights: torch.Tensor, f: int, *, mask: torch.
     closest = (selection - median).abs().topk(beta, dim=0, largest=False).indices
     step = selection.gather(0, closest).mean(dim=0)
     return Aggregation(step, selected, row_shares(chosen[closest], n, updates.dtype))
+
+
+@dataclass(frozen=True)
+class Bulyan(Aggregator):
+    """Bulyan (:func:`bulyan`) over Krum's selection.
+
+    Attributes:
+        f: the number of Byzantine agents assumed (n ≥ 4f + 3).
+        distance: Krum's distances, as for :class:`~fedutils.aggregators.krum.Krum`; the authors' variant
+            measures over the weights only (always squared here, as before).
+    """
+
+    name: ClassVar[str] = "bulyan"
+    summary: ClassVar[str] = "Krum's selection, then a trimmed mean around its median (El Mhamdi et al. 2018)"
+    legacy_wire: ClassVar[bool] = True
+    wire_names: ClassVar[dict[str, str]] = {"distance": "krum_distance"}
+
+    f: int = field(default=1, metadata=F_FLAG)
+    distance: KrumDistance = field(default=KrumDistance.SQUARED, metadata=DISTANCE_FLAG)
+
+    def validate(self) -> None:
+        require_non_negative_int(self.f, "f (Byzantine agents the rule assumes)")
+
+    def minimum_updates(self) -> int:
+        return 4 * self.f + 3
+
+    def __call__(self, updates: torch.Tensor, weights: torch.Tensor, *, server: ServerContext) -> Aggregation:
+        mask = server.weight_mask if self.distance is KrumDistance.AUTHORS else None
+        return bulyan(updates, weights, self.f, mask=mask)

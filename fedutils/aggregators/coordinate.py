@@ -7,10 +7,14 @@ move every coordinate a little, which is all a targeted attack may need.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import ClassVar
+
 import torch
 
-from fedutils.aggregators.base import Aggregation, all_rows, check_stack, row_shares
+from fedutils.aggregators.base import Aggregation, Aggregator, ServerContext, all_rows, check_stack, row_shares
 from fedutils.errors import ConfigError
+from fedutils.options import cli_flag, require_non_negative_int
 
 
 def _middle(updates: torch.Tensor, trim: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -43,3 +47,50 @@ def trimmed_mean(updates: torch.Tensor, weights: torch.Tensor, trim: int) -> Agg
         raise ConfigError(f"trim (values dropped at each end) must be an integer in [0, {(n - 1) // 2}], got {trim!r}.")
     middle, share = _middle(updates, trim)
     return Aggregation(middle.mean(dim=0), all_rows(updates), share)
+
+
+@dataclass(frozen=True)
+class Median(Aggregator):
+    """The coordinate-wise median (:func:`coordinate_median`); assumes f < n / 2."""
+
+    name: ClassVar[str] = "median"
+    summary: ClassVar[str] = "the coordinate-wise median (Yin et al. 2018)"
+    legacy_wire: ClassVar[bool] = True
+
+    def __call__(self, updates: torch.Tensor, weights: torch.Tensor, *, server: ServerContext) -> Aggregation:
+        return coordinate_median(updates, weights)
+
+
+@dataclass(frozen=True)
+class TrimmedMean(Aggregator):
+    """The coordinate-wise trimmed mean (:func:`trimmed_mean`): Yin et al.'s β-trimmed mean with β ≥ f.
+
+    Attributes:
+        f: the number of Byzantine agents assumed; the default number of values trimmed.
+        trim: values dropped at each end per coordinate; ``None`` means f.
+    """
+
+    name: ClassVar[str] = "trimmed_mean"
+    summary: ClassVar[str] = "the coordinate-wise trimmed mean (Yin et al. 2018)"
+    legacy_wire: ClassVar[bool] = True
+
+    f: int = field(default=1, metadata=cli_flag("--f", "the number of Byzantine agents assumed (the default trim)"))
+    trim: int | None = field(
+        default=None, metadata=cli_flag("--trim", "values dropped at each end per coordinate (default f)")
+    )
+
+    def validate(self) -> None:
+        require_non_negative_int(self.f, "f (Byzantine agents the rule assumes)")
+        if self.trim is not None:
+            require_non_negative_int(self.trim, "trim (values dropped at each end)")
+
+    @property
+    def trimmed(self) -> int:
+        """The values dropped at each end: ``trim``, else f."""
+        return self.f if self.trim is None else self.trim
+
+    def minimum_updates(self) -> int:
+        return 2 * self.trimmed + 1
+
+    def __call__(self, updates: torch.Tensor, weights: torch.Tensor, *, server: ServerContext) -> Aggregation:
+        return trimmed_mean(updates, weights, self.trimmed)

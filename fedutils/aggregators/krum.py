@@ -9,11 +9,28 @@ The authors' variant (SPEC §7) uses non-squared distances over the weights
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import ClassVar
+
 import torch
 
-from fedutils.aggregators.base import Aggregation, check_stack, require_byzantine_margin
+from fedutils.aggregators.base import Aggregation, Aggregator, ServerContext, check_stack, require_byzantine_margin
 from fedutils.distances import pairwise_distances
 from fedutils.errors import ConfigError
+from fedutils.options import Choice, cli_flag, require_non_negative_int
+
+
+class KrumDistance(Choice):
+    """Krum's distances: squared over all parameters (Blanchard et al.), or the authors' plain L2 over weights."""
+
+    SQUARED = "squared"
+    AUTHORS = "authors"
+
+
+F_FLAG = cli_flag("--f", "the number of Byzantine agents the rule assumes")
+DISTANCE_FLAG = cli_flag(
+    "--krum-distance", "squared L2 over all parameters (Blanchard et al.) or the authors' plain L2 over weights"
+)
 
 
 def krum_scores(
@@ -75,3 +92,73 @@ def multi_krum(
     chosen = torch.zeros(n, dtype=torch.bool, device=updates.device)
     chosen[order[:count]] = True
     return Aggregation(updates[chosen].mean(dim=0), chosen)
+
+
+def krum_options(distance: KrumDistance, server: ServerContext) -> dict:
+    """Krum's distance options for :func:`krum_scores`: squared or not, and the mask of the authors' variant."""
+    authors = distance is KrumDistance.AUTHORS
+    return {"squared": not authors, "mask": server.weight_mask if authors else None}
+
+
+@dataclass(frozen=True)
+class Krum(Aggregator):
+    """Krum (:func:`krum`): the update closest to its n − f − 2 nearest neighbours.
+
+    Attributes:
+        f: the number of Byzantine agents assumed (n ≥ 2f + 3).
+        distance: squared L2 over all parameters (Blanchard et al.), or the authors' plain L2 over the weights.
+    """
+
+    name: ClassVar[str] = "krum"
+    summary: ClassVar[str] = "the update closest to its n − f − 2 nearest neighbours (Blanchard et al. 2017)"
+    legacy_wire: ClassVar[bool] = True
+    wire_names: ClassVar[dict[str, str]] = {"distance": "krum_distance"}
+
+    f: int = field(default=1, metadata=F_FLAG)
+    distance: KrumDistance = field(default=KrumDistance.SQUARED, metadata=DISTANCE_FLAG)
+
+    def validate(self) -> None:
+        require_non_negative_int(self.f, "f (Byzantine agents the rule assumes)")
+
+    def minimum_updates(self) -> int:
+        return 2 * self.f + 3
+
+    def __call__(self, updates: torch.Tensor, weights: torch.Tensor, *, server: ServerContext) -> Aggregation:
+        return krum(updates, weights, self.f, **krum_options(self.distance, server))
+
+
+@dataclass(frozen=True)
+class MultiKrum(Aggregator):
+    """Multi-Krum (:func:`multi_krum`): the mean of the ``selected`` updates with the lowest Krum scores.
+
+    Attributes:
+        f: the number of Byzantine agents assumed (n ≥ 2f + 3).
+        selected: how many updates are averaged; ``None`` means n − f.
+        distance: as for :class:`Krum`.
+    """
+
+    name: ClassVar[str] = "multi_krum"
+    summary: ClassVar[str] = "the mean of the updates with the lowest Krum scores (Blanchard et al. 2017)"
+    legacy_wire: ClassVar[bool] = True
+    wire_names: ClassVar[dict[str, str]] = {"selected": "krum_selected", "distance": "krum_distance"}
+
+    f: int = field(default=1, metadata=F_FLAG)
+    selected: int | None = field(
+        default=None, metadata=cli_flag("--krum-selected", "updates averaged (default n − f)", metavar="M")
+    )
+    distance: KrumDistance = field(default=KrumDistance.SQUARED, metadata=DISTANCE_FLAG)
+
+    def validate(self) -> None:
+        require_non_negative_int(self.f, "f (Byzantine agents the rule assumes)")
+        if self.selected is not None and (
+            isinstance(self.selected, bool) or not isinstance(self.selected, int) or self.selected < 1
+        ):
+            raise ConfigError(
+                f"krum_selected (updates Multi-Krum averages) must be an integer ≥ 1, got {self.selected!r}."
+            )
+
+    def minimum_updates(self) -> int:
+        return max(2 * self.f + 3, self.selected or 1)
+
+    def __call__(self, updates: torch.Tensor, weights: torch.Tensor, *, server: ServerContext) -> Aggregation:
+        return multi_krum(updates, weights, self.f, selected=self.selected, **krum_options(self.distance, server))

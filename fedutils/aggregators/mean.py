@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import torch
 
-from fedutils.aggregators.base import Aggregation, all_rows, check_stack
+from fedutils.aggregators.base import Aggregation, Aggregator, ServerContext, all_rows, check_stack
 
 
 def fedavg(updates: torch.Tensor, weights: torch.Tensor) -> Aggregation:
@@ -16,3 +19,16 @@ def fedavg(updates: torch.Tensor, weights: torch.Tensor) -> Aggregation:
     """
     check_stack(updates, weights)
     return Aggregation(weights.to(updates.dtype) @ updates, all_rows(updates))
+
+
+@dataclass(frozen=True)
+class FedAvg(Aggregator):
+    """FedAvg: the step Σ_i α_i δ_i (:func:`fedavg`); the paper's server."""
+
+    name: ClassVar[str] = "fedavg"
+    summary: ClassVar[str] = "FedAvg, Σ α_i δ_i: the paper's server"
+    estimates_one_update: ClassVar[bool] = False
+    legacy_wire: ClassVar[bool] = True
+
+    def __call__(self, updates: torch.Tensor, weights: torch.Tensor, *, server: ServerContext) -> Aggregation:
+        return fedavg(updates, weights)

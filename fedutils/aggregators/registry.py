@@ -1,0 +1,33 @@
+"""Every aggregation rule and pre-aggregator by name: the one place a new one is registered.
+
+A new rule is one module beside the others (a :class:`~fedutils.aggregators.base.Aggregator`
+subclass with its options, its pure function and its docstring) and one line in
+:data:`AGGREGATOR_CLASSES`; its command-line flags come from its fields
+(:func:`fedutils.options.cli_flag`).
+"""
+
+from __future__ import annotations
+
+from fedutils.aggregators.base import Aggregator, PreAggregator
+from fedutils.aggregators.bulyan import Bulyan
+from fedutils.aggregators.clipping import NormClip
+from fedutils.aggregators.coordinate import Median, TrimmedMean
+from fedutils.aggregators.krum import Krum, MultiKrum
+from fedutils.aggregators.mean import FedAvg
+
+AGGREGATOR_CLASSES: tuple[type[Aggregator], ...] = (
+    FedAvg,
+    Krum,
+    MultiKrum,
+    Median,
+    TrimmedMean,
+    Bulyan,
+)
+"""Every aggregation rule's class: the one place a new rule is registered."""
+PRE_AGGREGATOR_CLASSES: tuple[type[PreAggregator], ...] = (NormClip,)
+"""Every pre-aggregator's class: the one place a new pre-aggregator is registered."""
+
+AGGREGATORS: dict[str, type[Aggregator]] = {rule.name: rule for rule in AGGREGATOR_CLASSES}
+"""Rule name → its class."""
+PRE_AGGREGATORS: dict[str, type[PreAggregator]] = {stage.name: stage for stage in PRE_AGGREGATOR_CLASSES}
+"""Pre-aggregator name → its class."""
