@@ -18,16 +18,16 @@ data in stealth steps (10 epochs: 1,200 stealth and 120 malicious steps for
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
 from fedutils.attacks.base import ConstrainedAttack, MaliciousAgent
-from fedutils.attacks.objectives import AdversarialModel, Anchor, distance_penalty
+from fedutils.attacks.objectives import ADVERSARIAL_MODEL_FLAG, AdversarialModel, Anchor, distance_penalty
 from fedutils.models import flatten_parameters, load_flat_parameters, weight_mask
-from fedutils.options import Choice, require_positive_int
+from fedutils.options import Choice, cli_flag, require_positive_int
 from fedutils.training import batch_indices, fresh_adam
 
 
@@ -58,12 +58,15 @@ class AlternatingMinimisation(ConstrainedAttack):
     """
 
     name: ClassVar[str] = "alternating"
+    summary: ClassVar[str] = "boosted malicious steps alternating with stealth steps on benign loss and distance (§4)"
 
     anchor: Anchor = Anchor.SELF
-    stealth_steps: int = 10
+    stealth_steps: int = field(
+        default=10, metadata=cli_flag("--stealth-steps", "stealth steps per malicious step", metavar="N")
+    )
     order: StepOrder = StepOrder.MALICIOUS_FIRST
     weights_only: bool = False
-    adversarial_model: AdversarialModel = AdversarialModel.ATTACKER
+    adversarial_model: AdversarialModel = field(default=AdversarialModel.ATTACKER, metadata=ADVERSARIAL_MODEL_FLAG)
 
     def validate(self) -> None:
         super().validate()
@@ -116,3 +119,6 @@ class AlternatingMinimisationAgent(MaliciousAgent):
             loss = loss + distance_penalty(self.model, anchor, self.params.rho, self.params.distance, mask)
         loss.backward()
         optimizer.step()
+
+
+AlternatingMinimisation.agent_class = AlternatingMinimisationAgent

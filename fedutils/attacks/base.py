@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, ClassVar
 
@@ -36,7 +36,7 @@ from fedutils.attacks.objectives import (
 from fedutils.data.dataset import LabelledData
 from fedutils.data.targets import TargetSet
 from fedutils.errors import ConfigError
-from fedutils.options import normalise_fields, replace_options, require_non_negative, require_positive
+from fedutils.options import cli_flag, normalise_fields, replace_options, require_non_negative, require_positive
 from fedutils.seeding import torch_seeded
 
 
@@ -52,10 +52,24 @@ class AttackParams:
     """
 
     name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    """One line on what the attack does, with its section (the command line's ``--help`` lists it)."""
+    agent_class: ClassVar[type[MaliciousAgent]]
+    """The agent that carries the attack out (set in each attack's module, below its agent class)."""
 
-    malicious_agent: int | None = None
-    estimation: Estimation = Estimation.NONE
-    estimation_use: EstimationUse = EstimationUse.PRE
+    malicious_agent: int | None = field(
+        default=None, metadata=cli_flag("--malicious-agent", "index of the malicious agent; unset: k − 1", metavar="M")
+    )
+    estimation: Estimation = field(
+        default=Estimation.NONE,
+        metadata=cli_flag("--estimation", "estimate the other agents' update from the previous round"),
+    )
+    estimation_use: EstimationUse = field(
+        default=EstimationUse.PRE,
+        metadata=cli_flag(
+            "--estimation-use", "pre: start the optimisation from w_G + the estimate; post: subtract it afterwards"
+        ),
+    )
 
     def __post_init__(self) -> None:
         normalise_fields(self)
@@ -87,7 +101,9 @@ class BoostedAttack(AttackParams):
             server's averaging (§3.1 of the paper).
     """
 
-    boost: float | None = None
+    boost: float | None = field(
+        default=None, metadata=cli_flag("--boost", "boosting factor λ; unset: 1/α_m = k", metavar="λ")
+    )
 
     def validate(self) -> None:
         super().validate()
@@ -108,8 +124,10 @@ class ConstrainedAttack(BoostedAttack):
         distance: squared (the talk) or half-squared (the authors' code) norm.
     """
 
-    rho: float = 1e-4
-    epochs: float = 10
+    rho: float = field(default=1e-4, metadata=cli_flag("--rho", "weight ρ of the distance term", metavar="ρ"))
+    epochs: float = field(
+        default=10, metadata=cli_flag("--mal-epochs", "passes over the attacker's own data", metavar="N")
+    )
     anchor: Anchor = Anchor.OTHERS
     distance: DistanceForm = DistanceForm.SQUARED
 
@@ -161,6 +179,8 @@ class MaliciousAgent(abc.ABC):
         return boost if boost is not None else 1.0 / self.aggregation_weight
 
     def compute_update(self, global_params: torch.Tensor, round_index: int) -> torch.Tensor:
+        """The attacker's update for round ``round_index``: estimate, :meth:`craft` on the round's seeded stream,
+        remember (see the module docstring)."""
         others = self.tracker.estimate(global_params, round_index)
         estimate = others if self.params.estimation is Estimation.PREVIOUS else None
         stream_seed = local_training_seed(self.seed, round_index, self.agent_id)

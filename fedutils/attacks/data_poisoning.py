@@ -8,7 +8,7 @@ model poisoning succeeds; the book checks that.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
@@ -16,7 +16,7 @@ import torch
 from fedutils.attacks.base import AttackParams, MaliciousAgent
 from fedutils.data.dataset import LabelledData
 from fedutils.data.targets import TargetSet
-from fedutils.options import require_positive, require_positive_int
+from fedutils.options import cli_flag, require_positive, require_positive_int
 from fedutils.seeding import Stream, derive_seed
 
 
@@ -30,9 +30,12 @@ class DataPoisoning(AttackParams):
     """
 
     name: ClassVar[str] = "data_poisoning"
+    summary: ClassVar[str] = "honest training on its data plus relabelled copies of the targets (the paper's baseline)"
 
     copies: int = 10
-    epochs: float | None = None
+    epochs: float | None = field(
+        default=None, metadata=cli_flag("--mal-epochs", "local epochs; unset: the federation's E", metavar="N")
+    )
 
     def validate(self) -> None:
         super().validate()
@@ -63,3 +66,6 @@ class DataPoisoningAgent(MaliciousAgent):
         start, base = self.start_and_base(global_params, estimate)
         trained = self.training.train_from(self.model, start, self.poisoned_data, generator, self.params.epochs)
         return trained - base
+
+
+DataPoisoning.agent_class = DataPoisoningAgent

@@ -12,7 +12,7 @@ had moved the global model, ignoring the other agents' updates.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
@@ -20,7 +20,7 @@ import torch
 from fedutils.attacks.base import BoostedAttack, MaliciousAgent
 from fedutils.attacks.objectives import adversarial_loss
 from fedutils.models import flatten_parameters, load_flat_parameters
-from fedutils.options import require_positive, require_positive_int
+from fedutils.options import cli_flag, require_positive, require_positive_int
 from fedutils.training import fresh_adam
 
 
@@ -39,8 +39,9 @@ class ExplicitBoosting(BoostedAttack):
     """
 
     name: ClassVar[str] = "explicit_boosting"
+    summary: ClassVar[str] = "the adversarial loss alone from w_G, the update boosted by λ (§3.1)"
 
-    epochs: int = 5
+    epochs: int = field(default=5, metadata=cli_flag("--mal-epochs", "Adam steps on the targets", metavar="N"))
     stop_loss: float | None = None
     loss_check_every: int = 100
     max_steps: int = 10_000
@@ -76,3 +77,6 @@ class ExplicitBoostingAgent(MaliciousAgent):
                 break
         self.model.eval()
         return self.boost_factor(self.params.boost) * (flatten_parameters(self.model) - base)
+
+
+ExplicitBoosting.agent_class = ExplicitBoostingAgent

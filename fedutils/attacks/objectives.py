@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fedutils.data.targets import TargetSet
-from fedutils.options import Choice
+from fedutils.options import Choice, cli_flag
 
 
 class DistanceForm(Choice):
@@ -51,6 +51,14 @@ class AdversarialModel(Choice):
 
     ATTACKER = "attacker"
     GLOBAL_ESTIMATE = "global_estimate"
+
+
+ADVERSARIAL_MODEL_FLAG = cli_flag(
+    "--adversarial-model",
+    "where the adversarial loss is evaluated: the attacker's own model w_G + δ, or its estimate of the next "
+    "global model w_G + α_m δ (the paper's objective)",
+)
+"""The command-line flag of the attacks that choose where their adversarial loss is evaluated."""
 
 
 def adversarial_loss_at_share(model: nn.Module, targets: TargetSet, base: torch.Tensor, share: float) -> torch.Tensor:

@@ -13,14 +13,14 @@ benign update.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
 from fedutils.attacks.base import ConstrainedAttack, MaliciousAgent
-from fedutils.attacks.objectives import AdversarialModel, distance_penalty
+from fedutils.attacks.objectives import ADVERSARIAL_MODEL_FLAG, AdversarialModel, distance_penalty
 from fedutils.models import flatten_parameters, load_flat_parameters
 from fedutils.training import batch_indices, fresh_adam
 
@@ -37,8 +37,9 @@ class StealthyPoisoning(ConstrainedAttack):
     """
 
     name: ClassVar[str] = "stealthy"
+    summary: ClassVar[str] = "one joint objective: boosted adversarial loss, benign loss and a distance term (§3.3)"
 
-    adversarial_model: AdversarialModel = AdversarialModel.ATTACKER
+    adversarial_model: AdversarialModel = field(default=AdversarialModel.ATTACKER, metadata=ADVERSARIAL_MODEL_FLAG)
 
 
 class StealthyPoisoningAgent(MaliciousAgent):
@@ -66,3 +67,6 @@ class StealthyPoisoningAgent(MaliciousAgent):
             optimizer.step()
         self.model.eval()
         return flatten_parameters(self.model) - base
+
+
+StealthyPoisoning.agent_class = StealthyPoisoningAgent

@@ -11,12 +11,11 @@ name            options                     flags an update when
 
 Put them on a server with ``ExperimentConfig(checks=ServerChecks(...))``,
 observing (the paper) or filtering (a defense). :func:`update_statistics`
-summarises updates in numbers; :func:`detection_rates` scores a run's checks.
+summarises updates in numbers; :func:`fedutils.analysis.detection_rates` scores a run's checks.
 """
 
 from fedutils.checks.accuracy import DEFAULT_GAMMA, AccuracyCheck
 from fedutils.checks.base import CheckMode, CheckOptions, RoundUpdates, ServerResources, Verdict
-from fedutils.checks.detection import check_verdicts, detection_rates, flags_per_round, rates_at_thresholds
 from fedutils.checks.distance import (
     DEFAULT_KAPPA,
     DistanceCheck,
@@ -45,12 +44,8 @@ __all__ = [
     "ServerResources",
     "Verdict",
     "check_options",
-    "check_verdicts",
-    "detection_rates",
     "distance_ranges",
-    "flags_per_round",
     "leave_one_out_ranges",
     "pairwise_distances",
-    "rates_at_thresholds",
     "update_statistics",
 ]

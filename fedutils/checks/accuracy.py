@@ -15,12 +15,12 @@ accuracy of w_G^{t−1} + δ_m but never compared or filtered (SPEC §6.1).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from fedutils.checks.base import CheckOptions, RoundUpdates, ServerResources, Verdict
-from fedutils.options import require_fraction
+from fedutils.options import cli_flag, require_fraction
 
 DEFAULT_GAMMA = 0.10
 """γ as a fraction: 10 accuracy points, the threshold the paper quotes (SPEC §9.3).
@@ -43,8 +43,15 @@ class AccuracyCheck(CheckOptions):
     """
 
     name = "accuracy"
+    summary = (
+        "flag δ_i when w_G + δ_i is more than γ less accurate on the server's held-out data than the aggregate "
+        "of the other updates"
+    )
 
-    gamma: float = DEFAULT_GAMMA
+    gamma: float = field(
+        default=DEFAULT_GAMMA,
+        metadata=cli_flag("--gamma", "the largest allowed accuracy gap, a fraction (0.1 = 10 points)", metavar="γ"),
+    )
 
     def validate(self) -> None:
         require_fraction(self.gamma, "gamma (γ, the accuracy check's threshold)")

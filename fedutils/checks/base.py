@@ -94,6 +94,8 @@ class CheckOptions(abc.ABC):
     """Options of one check; subclasses add their threshold and implement :meth:`inspect`."""
 
     name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    """One line on when the check flags an update (the command line's ``--help`` lists it)."""
 
     def __post_init__(self) -> None:
         normalise_fields(self)

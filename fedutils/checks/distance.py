@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from fedutils.checks.base import CheckOptions, RoundUpdates, ServerResources, Verdict
 from fedutils.distances import pairwise_distances
 from fedutils.errors import ConfigError
-from fedutils.options import require_non_negative
+from fedutils.options import cli_flag, require_non_negative
 
 DEFAULT_KAPPA = 0.10
 """κ: an update's range may reach 10 % of the band's top beyond the band.
@@ -107,9 +107,22 @@ class DistanceCheck(CheckOptions):
     """
 
     name = "distance"
+    summary = "flag δ_i when its L2 distances to the others leave their pairwise band by more than κ"
 
-    kappa: float = DEFAULT_KAPPA
-    weights_only: bool = True
+    kappa: float = field(
+        default=DEFAULT_KAPPA,
+        metadata=cli_flag(
+            "--kappa", "the largest allowed excess beyond the others' band, relative to the band's top", metavar="κ"
+        ),
+    )
+    weights_only: bool = field(
+        default=True,
+        metadata=cli_flag(
+            "--distance-parameters",
+            "compare weights only, as the authors did, or all parameters",
+            words={"weights": True, "all": False},
+        ),
+    )
 
     def validate(self) -> None:
         require_non_negative(self.kappa, "kappa (κ, the distance check's threshold)")

@@ -17,7 +17,7 @@ from fedutils.checks.accuracy import AccuracyCheck
 from fedutils.checks.base import CheckMode, CheckOptions, RoundUpdates, ServerResources, Verdict
 from fedutils.checks.distance import DistanceCheck
 from fedutils.errors import ConfigError
-from fedutils.options import lookup, normalise_fields, replace_options
+from fedutils.options import cli_flag, lookup, normalise_fields, replace_options
 
 CHECKS: dict[str, type[CheckOptions]] = {check.name: check for check in (AccuracyCheck, DistanceCheck)}
 """Check name → its options class."""
@@ -63,8 +63,20 @@ class ServerChecks:
     """
 
     checks: tuple[CheckOptions, ...] = field(default_factory=lambda: (AccuracyCheck(), DistanceCheck()))
-    mode: CheckMode = CheckMode.OBSERVE
-    held_out_samples: int = DEFAULT_HELD_OUT_SAMPLES
+    mode: CheckMode = field(
+        default=CheckMode.OBSERVE,
+        metadata=cli_flag(
+            "--check-mode", "observe: record the verdicts, aggregate everything; filter: leave flagged updates out"
+        ),
+    )
+    held_out_samples: int = field(
+        default=DEFAULT_HELD_OUT_SAMPLES,
+        metadata=cli_flag(
+            "--held-out",
+            "with the accuracy check, the server keeps the last N test examples as its own data",
+            metavar="N",
+        ),
+    )
 
     def __post_init__(self) -> None:
         normalise_fields(self)
