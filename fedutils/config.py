@@ -14,15 +14,14 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-import pandas as pd
-
-from fedutils.aggregators import AggregationRule, RuleName
+from fedutils.aggregators import Aggregator, ServerRule
 from fedutils.attacks import AttackParams, attack_from_dict
 from fedutils.checks import AccuracyCheck, CheckMode, DistanceCheck, ServerChecks
 from fedutils.data import adult, fashion_mnist
 from fedutils.data.targets import PAPER_TARGET, Target, check_target
+from fedutils.deprecation import warn_renamed
 from fedutils.errors import ConfigError
-from fedutils.models import ModelName, build_model, count_parameters
+from fedutils.models import ModelName
 from fedutils.options import Choice, normalise_fields
 from fedutils.training import BatchOrder
 
@@ -51,9 +50,9 @@ MODELS_FOR = {
 """The networks that take each dataset's inputs."""
 
 
-OMITTED_WHEN_OFF = ("aggregator", "checks")
-"""Server options added after the results schema settled: written only when set, so that runs computed
-before they existed keep their cache keys."""
+OMITTED_WHEN_OFF: dict[str, Any] = {"aggregator": None, "checks": None, "dropout": 0.0}
+"""Options added after the results schema settled, with their value when off: written only when set, so that
+runs computed before they existed keep their cache keys."""
 
 
 @dataclass(frozen=True)
@@ -85,11 +84,16 @@ class ExperimentConfig:
             of w_G + δ_i for every agent.
         attack: the malicious agent's attack (see :mod:`fedutils.attacks`), or
             ``None`` for a federation of honest agents.
-        aggregator: the server's aggregation rule (:mod:`fedutils.aggregators`:
-            Krum, the coordinate-wise median, …), or ``None`` for the paper's FedAvg.
+        aggregator: the server's aggregation (:mod:`fedutils.aggregators`): a
+            :class:`~fedutils.aggregators.ServerRule` (pre-aggregators, a rule, the
+            step) or just a rule (Krum, the coordinate-wise median, …), or ``None``
+            for the paper's FedAvg.
         checks: the server's checks on every update (accuracy checking, distance
             ranges; :mod:`fedutils.checks`), observing or filtering, or ``None``
             for a server that aggregates what it receives unexamined (the paper's).
+        dropout: the chance that a selected agent drops out of a round and sends
+            nothing (drawn per round and agent from the run's seeded dropout
+            stream, the same on every engine); the round goes on without it.
         keep_updates: rounds whose raw updates δ_i^t are kept in the result
             (for weight-update histograms and distance statistics, SPEC §6.2–6.3);
             each kept round costs k × (number of parameters) floats.
@@ -114,12 +118,15 @@ class ExperimentConfig:
     targets: tuple[Target, ...] = field(default=(PAPER_TARGET,))
     evaluate_agents: bool = True
     attack: AttackParams | None = None
-    aggregator: AggregationRule | None = None
+    aggregator: ServerRule | None = None
     checks: ServerChecks | None = None
+    dropout: float = 0.0
     keep_updates: tuple[int, ...] = ()
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if isinstance(self.aggregator, Aggregator):  # a bare rule: the server runs it alone
+            object.__setattr__(self, "aggregator", ServerRule(self.aggregator))
         normalise_fields(self)
         targets = tuple(t if isinstance(t, Target) else Target(*t) for t in self.targets)
         object.__setattr__(self, "targets", targets)
@@ -171,10 +178,14 @@ class ExperimentConfig:
                     f"malicious_agent must be between 0 and k − 1 = {self.num_agents - 1}, "
                     f"got {self.attack.malicious_agent}."
                 )
-        if self.aggregator is not None and not isinstance(self.aggregator, AggregationRule):
-            raise ConfigError(f"aggregator must be a fedutils.aggregators.AggregationRule, got {self.aggregator!r}.")
+        if self.aggregator is not None and not isinstance(self.aggregator, ServerRule):
+            raise ConfigError(
+                f"aggregator must be a rule or a ServerRule (fedutils.aggregators), got {self.aggregator!r}."
+            )
         if self.checks is not None:
             self._validate_checks()
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"dropout must be a probability from 0 up to (not including) 1; got {self.dropout!r}.")
         self._validate_aggregator_size()
         if not isinstance(self.keep_updates, (tuple, list)):
             raise ConfigError(f"keep_updates must be a tuple of round numbers, got {self.keep_updates!r}.")
@@ -201,10 +212,15 @@ class ExperimentConfig:
         if self.aggregator is None:
             return
         needed = self.aggregator.minimum_updates()
-        name = self.aggregator.rule.value
+        name = self.aggregator.name
         if self.agents_per_round < needed:
+            options = ", ".join(
+                f"{k} = {v}"
+                for k, v in self.aggregator.rule.options().items()
+                if isinstance(v, int) and not isinstance(v, bool)
+            )
             raise ConfigError(
-                f"{name} with f = {self.aggregator.f} needs at least {needed} updates per round; "
+                f"{name}{f' with {options}' if options else ''} needs at least {needed} updates per round; "
                 f"k·C = {self.agents_per_round}."
             )
         if self.checks is None or needed == 1:
@@ -243,6 +259,11 @@ class ExperimentConfig:
         """α_i = 1/k, each agent's FedAvg weight (equal shards)."""
         return 1.0 / self.num_agents
 
+    def __getitem__(self, name: str) -> Any:
+        """fedutils 0.2's ``run.config["name"]`` (a plain dict then): the option's plain JSON value."""
+        warn_renamed('run.config["name"]', "run.config.name (run.config is an ExperimentConfig)")
+        return self.to_dict()[name]
+
     def replace(self, **changes: Any) -> ExperimentConfig:
         """A copy with some options changed (validated again)."""
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
@@ -262,9 +283,9 @@ class ExperimentConfig:
             elif f.name == "attack" and value is not None:
                 value = value.to_dict()
             elif f.name in OMITTED_WHEN_OFF:
-                if value is None:
+                if value == OMITTED_WHEN_OFF[f.name]:
                     continue  # absent when off, so runs from before the option existed keep their cache keys
-                value = value.to_dict()
+                value = value.to_dict() if hasattr(value, "to_dict") else value
             elif f.name == "keep_updates":
                 value = list(value)
             out[f.name] = value
@@ -280,65 +301,8 @@ class ExperimentConfig:
         if values.get("checks") is not None:
             values["checks"] = ServerChecks.from_dict(values["checks"])
         if values.get("aggregator") is not None:
-            values["aggregator"] = AggregationRule.from_dict(values["aggregator"])
+            values["aggregator"] = ServerRule.from_dict(values["aggregator"])
         return cls(**values)
-
-
-def settings_table(configs: dict[str, ExperimentConfig]) -> pd.DataFrame:
-    """The settings that define a federated run, one column per configuration (for side-by-side tables)."""
-
-    def describe(config: ExperimentConfig) -> dict[str, str]:
-        split = (
-            f"IID shards, RandomState({config.partition_seed}) permutation"
-            if config.partition is PartitionScheme.IID
-            else f"Dirichlet(α = {config.dirichlet_alpha:g}), seed {config.partition_seed}"
-        )
-        stop = "none" if config.stop_accuracy is None else f"{100 * config.stop_accuracy:g} %"
-        return {
-            "model": f"{config.model.value} ({count_parameters(build_model(config.model)):,} parameters)",
-            "agents k, fraction per round C": f"{config.num_agents}, {config.participation:g}",
-            "aggregation": _describe_aggregation(config),
-            "data split": split,
-            "samples per agent": "whole shard" if config.samples_per_agent is None else str(config.samples_per_agent),
-            "local training": (
-                f"E = {config.local_epochs:g}, B = {config.batch_size}, fresh Adam lr {config.learning_rate:g}, "
-                f"{config.batch_order.value} batches"
-            ),
-            "stop at validation accuracy": stop,
-            "max rounds T": str(config.max_rounds),
-            "targets": ", ".join(str(t) for t in config.targets),
-            "attack": _describe_attack(config),
-            "server checks": _describe_checks(config),
-            "seed": str(config.seed),
-        }
-
-    return pd.DataFrame({name: describe(config) for name, config in configs.items()})
-
-
-def _describe_attack(config: ExperimentConfig) -> str:
-    if config.attack is None:
-        return "none"
-    options = {k: v for k, v in config.attack.to_dict().items() if k not in ("name", "malicious_agent")}
-    listed = ", ".join(f"{k} = {v}" for k, v in options.items())
-    return f"{config.attack.name} by agent {config.malicious_agent} ({listed})"
-
-
-def _describe_aggregation(config: ExperimentConfig) -> str:
-    rule = config.aggregator
-    if rule is None or rule.rule is RuleName.FEDAVG:
-        return f"FedAvg, α_i = 1/k = {config.aggregation_weight:g}"
-    options = {k: v for k, v in rule.to_dict().items() if k != "rule" and v is not None}
-    return f"{rule.rule.value} ({', '.join(f'{k} = {v}' for k, v in options.items())})"
-
-
-def _describe_checks(config: ExperimentConfig) -> str:
-    if config.checks is None:
-        return "none (every update aggregated unexamined)"
-    listed = "; ".join(
-        f"{check.name} ({', '.join(f'{k} = {v}' for k, v in check.to_dict().items() if k != 'name')})"
-        for check in config.checks.checks
-    )
-    return f"{listed}; {config.checks.mode.value} mode"
 
 
 def option_names() -> list[str]:

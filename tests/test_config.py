@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fedutils.aggregators import AggregationRule
+from fedutils.aggregators import Bulyan, Krum, ServerRule, TrimmedMean
 from fedutils.checks import DistanceCheck, ServerChecks
 from fedutils.config import ExperimentConfig, PartitionScheme
 from fedutils.data.targets import PAPER_TARGET, Target
@@ -108,22 +108,28 @@ def test_the_server_keeps_test_examples_apart_from_the_reported_ones():
 
 
 def test_aggregator_round_trips_is_absent_when_off_and_checks_its_assumptions():
-    config = ExperimentConfig(aggregator=AggregationRule("trimmed_mean", f=2, trim=3))
+    config = ExperimentConfig(aggregator=TrimmedMean(f=2, trim=3))
+    assert config.aggregator == ServerRule(TrimmedMean(f=2, trim=3))  # a bare rule is the server's whole rule
     assert config.to_dict()["aggregator"]["rule"] == "trimmed_mean"
     assert ExperimentConfig.from_dict(config.to_dict()) == config
     assert "aggregator" not in ExperimentConfig().to_dict()
     with pytest.raises(ConfigError, match="bulyan with f = 2 needs at least 11 updates per round; k·C = 10"):
-        ExperimentConfig(aggregator=AggregationRule("bulyan", f=2))
+        ExperimentConfig(aggregator=Bulyan(f=2))
     with pytest.raises(ConfigError, match="filter mode cannot be combined with krum"):
-        ExperimentConfig(aggregator=AggregationRule("krum"), checks=ServerChecks(mode="filter"))
+        ExperimentConfig(aggregator=Krum(), checks=ServerChecks(mode="filter"))
     with pytest.raises(ConfigError, match="the accuracy check aggregates all updates but one"):
-        ExperimentConfig(num_agents=9, aggregator=AggregationRule("krum", f=3), checks=ServerChecks())  # 9 > 9 − 1
-    with pytest.raises(ConfigError, match="norm_clip needs clip_norm"):
-        AggregationRule("norm_clip")
-    with pytest.raises(ConfigError, match="rule must be one of"):
-        AggregationRule("mean")
-    with pytest.raises(ConfigError, match="aggregator must be a fedutils"):
+        ExperimentConfig(num_agents=9, aggregator=Krum(f=3), checks=ServerChecks())  # 9 > 9 − 1
+    with pytest.raises(ConfigError, match="aggregator must be a rule or a ServerRule"):
         ExperimentConfig(aggregator="krum")
+
+
+def test_dropout_is_checked_and_absent_from_the_plain_form_when_off():
+    assert "dropout" not in ExperimentConfig().to_dict()  # runs from before it existed keep their cache keys
+    config = ExperimentConfig(dropout=0.3)
+    assert config.to_dict()["dropout"] == 0.3 and ExperimentConfig.from_dict(config.to_dict()) == config
+    for bad in (-0.1, 1.0, "half"):
+        with pytest.raises(ConfigError, match="dropout must be"):
+            ExperimentConfig(dropout=bad)
 
 
 def test_a_config_dict_without_targets_gets_the_papers_target():

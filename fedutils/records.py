@@ -1,0 +1,292 @@
+"""What a run leaves behind: per-round records, typed, with their JSON form.
+
+A run is a list of :class:`RoundRecord` (one per round, each holding one
+:class:`AgentRecord` per selected agent and the server's :class:`CheckRecord`
+verdicts) plus the :class:`~fedutils.config.ExperimentConfig` that produced it.
+The on-disk cache of finished runs is :mod:`fedutils.store`; tables and
+frames of runs are :mod:`fedutils.analysis`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from fedutils._version import __version__
+from fedutils.config import ExperimentConfig
+from fedutils.errors import ConfigError
+from fedutils.models import build_model, load_flat_parameters
+from fedutils.training import TargetOutcome
+
+
+@dataclass(frozen=True)
+class AgentRecord:
+    """One agent's update in one round.
+
+    Attributes:
+        agent_id: the agent's index.
+        is_malicious: whether the agent is an attacker.
+        update_norm: ‖δ_i‖₂ over all parameters.
+        val_accuracy: validation accuracy of w_G^{t−1} + δ_i (what the server's
+            accuracy check sees), or ``None`` when agent evaluation is off.
+        target_confidence: the first target's confidence in its target class
+            under w_G^{t−1} + δ_i, or ``None`` when agent evaluation is off.
+        aggregated: whether the server passed the update to its aggregation rule
+            (``False`` when a check in filter mode left it out).
+        selected: with a robust aggregation rule, whether the rule used the
+            update (Krum's choice, Multi-Krum's and Bulyan's selections).
+        coordinate_share: with a coordinate-wise rule (median, trimmed mean,
+            Bulyan), the fraction of the step's coordinates taken from this update.
+        clipped: with norm clipping, whether the update was scaled down.
+    """
+
+    agent_id: int
+    is_malicious: bool
+    update_norm: float
+    val_accuracy: float | None
+    target_confidence: float | None = None
+    aggregated: bool = True
+    selected: bool | None = None
+    coordinate_share: float | None = None
+    clipped: bool | None = None
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    """One server-side check's verdict on one agent's update in one round (see :mod:`fedutils.checks`).
+
+    Attributes:
+        check: the check's name (``accuracy`` or ``distance``).
+        agent_id: the agent whose update was inspected.
+        is_malicious: whether that agent is the attacker (the check does not know).
+        flagged: the update failed the check.
+        statistic: the number compared with the threshold (accuracy gap; relative distance excess).
+        threshold: γ or κ.
+        measurements: what the statistic was computed from, by name.
+    """
+
+    check: str
+    agent_id: int
+    is_malicious: bool
+    flagged: bool
+    statistic: float
+    threshold: float
+    measurements: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    """The global model after round ``round`` and the updates that made it.
+
+    ``target_confidence``, ``target_predicted`` and
+    ``target_predicted_confidence`` describe the first target (the only one in
+    the paper's main setting); ``targets`` holds all r of them and
+    ``targets_hit`` counts those predicted as their target class.
+    ``checks`` holds the server's verdicts (empty when no checks ran);
+    ``dropped`` the ids of selected agents that sent no update (a real
+    federation's clients may drop out; never in the simulator).
+    """
+
+    round: int
+    val_accuracy: float
+    val_loss: float
+    targets: tuple[TargetOutcome, ...]
+    agents: tuple[AgentRecord, ...]
+    seconds: float
+    checks: tuple[CheckRecord, ...] = ()
+    dropped: tuple[int, ...] = ()
+
+    @property
+    def target_confidence(self) -> float:
+        return self.targets[0].confidence
+
+    @property
+    def target_predicted(self) -> int:
+        return self.targets[0].predicted
+
+    @property
+    def target_predicted_confidence(self) -> float:
+        return self.targets[0].predicted_confidence
+
+    @property
+    def targets_hit(self) -> int:
+        return sum(t.hit for t in self.targets)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: the primary-target fields first, then the details."""
+        return {
+            "round": self.round,
+            "val_accuracy": self.val_accuracy,
+            "val_loss": self.val_loss,
+            "target_confidence": self.target_confidence,
+            "target_predicted": self.target_predicted,
+            "target_predicted_confidence": self.target_predicted_confidence,
+            "targets_hit": self.targets_hit,
+            "seconds": self.seconds,
+            "targets": [dataclasses.asdict(t) for t in self.targets],
+            "agents": [dataclasses.asdict(a) for a in self.agents],
+            "checks": [dataclasses.asdict(c) for c in self.checks],
+            "dropped": list(self.dropped),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RoundRecord:
+        return cls(
+            round=data["round"],
+            val_accuracy=data["val_accuracy"],
+            val_loss=data["val_loss"],
+            targets=tuple(TargetOutcome(**t) for t in data["targets"]),
+            agents=tuple(AgentRecord(**a) for a in data["agents"]),
+            seconds=data["seconds"],
+            checks=tuple(CheckRecord(**c) for c in data.get("checks", ())),
+            dropped=tuple(data.get("dropped", ())),
+        )
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """Headline numbers of a run.
+
+    Attributes:
+        rounds: rounds run.
+        final_accuracy: validation accuracy of the final global model.
+        rounds_to_stop: first round at the stopping accuracy (``None`` if never reached or no stop).
+        seconds_per_round: mean wall-clock time of a round.
+        seconds: wall-clock time of all rounds.
+    """
+
+    rounds: int
+    final_accuracy: float
+    rounds_to_stop: int | None
+    seconds_per_round: float
+    seconds: float
+
+
+@dataclass
+class RunResult:
+    """A finished run: its configuration, its per-round records and its final model.
+
+    Attributes:
+        config: the experiment that produced it (its plain form, the cache key, is :attr:`config_dict`).
+        records: one record per round, in order.
+        final_params: the final global model as a flat vector (CPU), if kept.
+        updates: for each round in the configuration's ``keep_updates``, the
+            updates of that round's agents stacked in the order of its record's
+            ``agents`` (CPU, shape ``(agents, parameters)``).
+        from_cache: whether this result was read from the cache instead of computed.
+        transcript: what the engine exchanged beyond the records, per round, where it keeps it (Flower: one
+            :class:`~fedutils.flower.server.Received` per reply the server got); not stored in the cache.
+    """
+
+    config: ExperimentConfig
+    records: list[RoundRecord]
+    final_params: torch.Tensor | None = None
+    updates: dict[int, torch.Tensor] = field(default_factory=dict, compare=False)
+    from_cache: bool = field(default=False, compare=False)
+    transcript: Mapping[int, Sequence[Any]] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.config, Mapping):  # fedutils 0.2 kept the plain dict
+            self.config = ExperimentConfig.from_dict(dict(self.config))
+        if not isinstance(self.config, ExperimentConfig):
+            raise ConfigError(f"a run's config must be an ExperimentConfig, got {self.config!r}.")
+
+    @property
+    def config_dict(self) -> dict[str, Any]:
+        """The configuration's plain JSON form (:meth:`ExperimentConfig.to_dict`): what the run cache keys on."""
+        return self.config.to_dict()
+
+    @property
+    def rounds(self) -> int:
+        return len(self.records)
+
+    @property
+    def final_accuracy(self) -> float:
+        return self.records[-1].val_accuracy
+
+    @property
+    def seconds(self) -> float:
+        """Wall-clock time of all rounds (of the original computation, for cached runs)."""
+        return sum(r.seconds for r in self.records)
+
+    def global_model(self) -> nn.Module:
+        """The final global model w_G^T as a network (on the CPU, eval mode), rebuilt from the kept parameters.
+
+        Raises:
+            ConfigError: the result holds no final parameters (a recorded run, for example).
+        """
+        if self.final_params is None:
+            raise ConfigError("this result kept no final parameters; run the experiment (or fetch it from the cache).")
+        model = build_model(self.config.model)
+        with torch.no_grad():
+            return load_flat_parameters(model, self.final_params).eval()
+
+    def summary(self) -> RunSummary:
+        """The headline numbers of the run."""
+        stop = self.config.stop_accuracy
+        return RunSummary(
+            rounds=self.rounds,
+            final_accuracy=self.final_accuracy,
+            rounds_to_stop=None if stop is None else self.rounds_to_accuracy(stop),
+            seconds_per_round=self.seconds / self.rounds,
+            seconds=self.seconds,
+        )
+
+    def benign_and_malicious_updates(self, round_index: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The benign updates of a kept round, stacked, and the malicious update (``None`` without an attacker)."""
+        if round_index not in self.updates:
+            kept = ", ".join(map(str, sorted(self.updates))) or "none"
+            raise ConfigError(
+                f"round {round_index}'s updates were not kept (kept rounds: {kept}); "
+                "add it to the configuration's keep_updates."
+            )
+        agents = self.records[round_index - 1].agents
+        malicious = [i for i, a in enumerate(agents) if a.is_malicious]
+        benign = [i for i, a in enumerate(agents) if not a.is_malicious]
+        stack = self.updates[round_index]
+        return stack[benign], (stack[malicious[0]] if malicious else None)
+
+    def attacker_rounds(self) -> list[int]:
+        """The rounds in which a malicious agent was among the agents drawn (every round when C = 1)."""
+        return [record.round for record in self.records if any(agent.is_malicious for agent in record.agents)]
+
+    def rounds_to_accuracy(self, accuracy: float) -> int | None:
+        """The first round whose global validation accuracy is at least ``accuracy``, else ``None``."""
+        return next((r.round for r in self.records if r.val_accuracy >= accuracy), None)
+
+    def rounds_to_confidence(self, confidence: float) -> int | None:
+        """The first round whose global model gives the (first) target at least ``confidence`` in its target class."""
+        return next((r.round for r in self.records if r.target_confidence >= confidence), None)
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """The JSON form: a list of per-round objects."""
+        return [r.to_dict() for r in self.records]
+
+    def write_json(self, path: str | Path) -> None:
+        """Write the per-round records (a JSON list) to ``path``."""
+        Path(path).write_text(json.dumps(self.to_records(), indent=1))
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Configuration and records together: enough to rebuild the result without its final model."""
+        return {"fedutils_version": __version__, "config": self.config_dict, "records": self.to_records()}
+
+    @classmethod
+    def from_json_dict(cls, data: dict[str, Any], final_params: torch.Tensor | None = None) -> RunResult:
+        records = [RoundRecord.from_dict(r) for r in data["records"]]
+        return cls(ExperimentConfig.from_dict(data["config"]), records, final_params)
+
+    @classmethod
+    def read(cls, path: str | Path) -> RunResult:
+        """A result saved with :meth:`save` (e.g. a recorded reference run)."""
+        return cls.from_json_dict(json.loads(Path(path).read_text()))
+
+    def save(self, path: str | Path) -> None:
+        """Save configuration and records (not the final model) as JSON."""
+        Path(path).write_text(json.dumps(self.to_json_dict(), indent=1))
