@@ -1,0 +1,120 @@
+"""The server's view of a model: evaluating flat parameter vectors.
+
+The server holds the validation data and the target set, and evaluates any
+candidate model w (the global model, or w_G^{t−1} + δ_i for one agent's
+update) by loading w into a workspace network. When it evaluates many
+candidates at once (every agent's w_G + δ_i, the accuracy check's
+leave-one-out models) it can run them stacked as one model
+(:class:`~fedutils.simulation.batched.StackedNetwork`; what pays on a GPU), and split
+them over a team of threads (what pays on a multi-core CPU).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from fedutils.data.dataset import LabelledData
+from fedutils.data.targets import TargetSet
+from fedutils.models import load_flat_parameters
+from fedutils.parallel import ThreadTeam
+from fedutils.simulation.batched import StackedNetwork
+from fedutils.training import (
+    Evaluation,
+    TargetOutcome,
+    evaluate,
+    evaluate_targets,
+    evaluation_from_logits,
+    target_outcomes_from_logits,
+)
+
+Outcome = tuple[Evaluation, list[TargetOutcome]]
+
+
+class Evaluator:
+    """Evaluates flat parameter vectors on fixed validation data and targets.
+
+    Args:
+        model: a workspace network of the right architecture (its weights are overwritten).
+        validation: the validation split (the test set, as in the paper).
+        targets: the adversarial target set.
+        stacked: evaluate many candidates as one stacked model (one vmapped
+            pass) rather than one after another.
+        team: threads to share many candidates between (each with its own
+            copy of the workspace); ``None`` evaluates them in the calling thread.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        validation: LabelledData,
+        targets: TargetSet,
+        *,
+        stacked: bool = False,
+        team: ThreadTeam | None = None,
+    ) -> None:
+        self.model = model
+        self.validation = validation
+        self.targets = targets
+        self.stacked = stacked
+        self.team = team
+        self._workspaces = [model]
+        self._networks: list[StackedNetwork] = []
+
+    def evaluate(self, params: torch.Tensor) -> Outcome:
+        """Validation accuracy and loss, and the outcome on every target, of the model ``params``."""
+        return self._evaluate_one(self.model, params)
+
+    def accuracy(self, params: torch.Tensor) -> float:
+        """Validation accuracy (a fraction) of the model ``params``, without the targets."""
+        load_flat_parameters(self.model, params)
+        return evaluate(self.model, self.validation).accuracy
+
+    def evaluate_many(self, params: torch.Tensor) -> list[Outcome]:
+        """:meth:`evaluate` for each row of ``params`` ``(n, P)``."""
+        if self.team is None:
+            return self._evaluate_rows(0, params)
+        for worker in range(self.team.size):  # each thread's own workspace, made here rather than in the threads
+            if self.stacked:
+                self._network(worker)
+            else:
+                self._workspace(worker)
+        parts = params.tensor_split(self.team.size)
+        return [outcome for part in self.team.map(lambda i: self._evaluate_rows(i, parts[i])) for outcome in part]
+
+    def accuracies(self, params: torch.Tensor) -> list[float]:
+        """:meth:`accuracy` for each row of ``params`` ``(n, P)``."""
+        if not self.stacked and self.team is None:
+            return [self.accuracy(row) for row in params]
+        return [evaluation.accuracy for evaluation, _ in self.evaluate_many(params)]
+
+    def _evaluate_rows(self, worker: int, params: torch.Tensor) -> list[Outcome]:
+        """The candidates ``params`` evaluated with worker ``worker``'s own workspace (threads share none)."""
+        if len(params) == 0:
+            return []
+        if not self.stacked:
+            model = self._workspace(worker)
+            return [self._evaluate_one(model, row) for row in params]
+        network = self._network(worker)
+        out = network.logits(params, self.validation.x)
+        target_out = network.logits(params, self.targets.x)
+        return [
+            (evaluation_from_logits(rows, self.validation.y), target_outcomes_from_logits(target_rows, self.targets))
+            for rows, target_rows in zip(out, target_out, strict=True)
+        ]
+
+    def _evaluate_one(self, model: nn.Module, params: torch.Tensor) -> Outcome:
+        load_flat_parameters(model, params)
+        return evaluate(model, self.validation), evaluate_targets(model, self.targets)
+
+    def _workspace(self, worker: int) -> nn.Module:
+        while len(self._workspaces) <= worker:
+            self._workspaces.append(copy.deepcopy(self.model))
+        return self._workspaces[worker]
+
+    def _network(self, worker: int) -> StackedNetwork:
+        while len(self._networks) <= worker:
+            self._networks.append(StackedNetwork(self.model, tuple(self.validation.x.shape[1:])))
+        return self._networks[worker]

@@ -1,0 +1,406 @@
+"""How a round's updates are computed: one agent after another, the honest agents stacked, or spread over cores.
+
+The round loop (:mod:`fedutils.simulation.federation`) asks an executor for the updates
+of the agents it selected and never learns how they were computed:
+
+* :class:`SequentialExecutor` calls each agent's
+  :meth:`~fedutils.agents.Agent.compute_update` in turn.
+* :class:`BatchedExecutor` trains the honest agents that share their local
+  training together, as one stacked model (:mod:`fedutils.simulation.batched`), and lets
+  every other agent — the attacker — compute its update alone, as before.
+  On a GPU this is what keeps the device busy: in a probe, one local step of ten agents
+  took 3.3 ms (``fast`` CNN) and 4.5 ms (model A) on an H200, against 18.4 and
+  21.4 ms for ten agents one by one. On two CPU cores a whole ``fast``
+  round batched took 0.68 of the sequential time (``benchmarks/executors.py``;
+  an earlier probe of the bare step had found it slower there).
+* :class:`ParallelExecutor` splits the honest agents over the CPU cores and
+  trains the parts at the same time, in threads with one intra-op thread
+  each, while the calling thread computes the attacker's update. On two CPU
+  cores a ``fast`` round took 0.61–0.67 of the sequential time
+  (``benchmarks/executors.py``), because one agent's small operations cannot
+  use two cores. Each thread stacks its agents only for small networks
+  (:data:`CPU_STACKING_LIMIT`): one round's local training of model A on two
+  cores took 8.65 s one agent at a time per thread, 10.05 s stacked and
+  9.96 s sequential; the ``fast`` CNN's took 0.15 s stacked and 0.27 s one
+  at a time (10 agents × 300 images, E = 1; ``benchmarks/cpu_stacking.py``).
+  It also shares the machine gracefully: beside a second copy
+  of itself a round took 2.0–2.8× as long (a fair share is 2×), where the
+  sequential path, whose two OpenMP threads per process spin waiting for each
+  other, took 5.2–9.4× as long (``benchmarks/beside_itself.py``, two runs).
+
+``auto`` picks ``batched`` on a GPU, ``parallel`` on a CPU with several
+cores, and ``sequential`` on one core.
+
+All give the same updates up to float rounding: each honest agent draws its
+batches and dropout masks from its own seeded stream
+(:func:`~fedutils.agents.local_training_seed`) whichever way it is trained.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+from collections.abc import Hashable, Sequence
+from functools import partial
+from typing import Protocol
+
+import torch
+from torch import nn
+
+from fedutils.agents import Agent, BenignAgent
+from fedutils.config import ExperimentConfig
+from fedutils.errors import ConfigError
+from fedutils.parallel import ThreadTeam, available_cores, one_intra_op_thread
+from fedutils.progress import progress_bar
+from fedutils.run_options import ExecutorName
+from fedutils.seeding import Stream, numpy_rng
+from fedutils.simulation.batched import StackedNetwork
+
+STACKING_DEVICES = ("cuda", "mps")
+"""Device types on which ``auto`` stacks the honest agents (see the module docstring for the measurements)."""
+
+CPU_STACKING_LIMIT = 20_000
+"""On a CPU, the parallel executor stacks a thread's agents only for networks with at most this many activations
+per example (the outputs of all their layers,
+:attr:`~fedutils.simulation.batched.StackedNetwork.activations_per_example`): the ``fast`` CNN has about 2,300
+and trains faster stacked; model A has about 151,000, and its convolutions, stacked, run as grouped convolutions
+that are slower than one agent's at a time (see the module docstring)."""
+
+MEMORY_SHARE = 0.5
+"""The share of a GPU's free memory that stacked training may plan to use; more agents than fit train in groups."""
+
+
+class AgentsDropped(Exception):
+    """Some of a round's agents sent no update (a real federation's clients drop out, see
+    :mod:`fedutils.flower`); the round goes on with those that did.
+
+    Attributes:
+        answered: the positions, among the agents asked, of those that sent an update.
+        updates: their updates, stacked ``(len(answered), P)`` in that order.
+    """
+
+    def __init__(self, answered: Sequence[int], updates: torch.Tensor) -> None:
+        super().__init__(f"{len(answered)} agents answered")
+        self.answered = list(answered)
+        self.updates = updates
+
+
+class Executor(Protocol):
+    """Computes the updates of a round's selected agents.
+
+    Attributes:
+        stacked_evaluation: whether the server should evaluate many candidate
+            models as one stacked model too (see :class:`~fedutils.simulation.evaluator.Evaluator`).
+        team: threads the server may share its evaluations between, or ``None``.
+    """
+
+    stacked_evaluation: bool
+    team: ThreadTeam | None
+
+    def running(self) -> contextlib.AbstractContextManager[None]:
+        """What a whole run happens inside (for the parallel executor: one intra-op thread in the calling thread)."""
+        ...
+
+    def updates(
+        self, agents: Sequence[Agent], global_params: torch.Tensor, round_index: int, *, progress: bool = False
+    ) -> torch.Tensor:
+        """The updates δ_i^t of ``agents`` from w_G^{t−1} = ``global_params``, stacked ``(len(agents), P)`` in order.
+
+        Raises:
+            AgentsDropped: (only an executor whose agents may go missing) some agents sent nothing.
+        """
+        ...
+
+
+class SequentialExecutor:
+    """Every agent computes its update in turn."""
+
+    stacked_evaluation = False
+    team = None
+
+    def running(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    def updates(
+        self, agents: Sequence[Agent], global_params: torch.Tensor, round_index: int, *, progress: bool = False
+    ) -> torch.Tensor:
+        bar = progress_bar(agents, desc=f"round {round_index}", unit="agent", leave=False, disable=not progress)
+        return torch.stack([agent.compute_update(global_params, round_index) for agent in bar])
+
+
+class BatchedExecutor:
+    """The honest agents of a round train as one stacked model; every other agent computes its update alone.
+
+    Honest agents (:class:`~fedutils.agents.BenignAgent`) are stacked when they
+    share their network and local training (and so their batch size); with
+    k = 100 and C = 0.1 only the ten selected are. On a GPU, a group larger
+    than :data:`MEMORY_SHARE` of the free memory allows is trained in parts.
+
+    Args:
+        max_stacked: the most agents trained as one model; ``None`` lets the
+            free GPU memory decide (no limit on other devices).
+    """
+
+    stacked_evaluation = True
+    team = None
+
+    def __init__(self, max_stacked: int | None = None) -> None:
+        if max_stacked is not None and (
+            isinstance(max_stacked, bool) or not isinstance(max_stacked, int) or max_stacked < 1
+        ):
+            raise ConfigError(f"max_stacked must be an integer of at least 1 or None, got {max_stacked!r}.")
+        self.max_stacked = max_stacked
+        self._networks = _Networks()
+
+    def running(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    def updates(
+        self, agents: Sequence[Agent], global_params: torch.Tensor, round_index: int, *, progress: bool = False
+    ) -> torch.Tensor:
+        rows: list[torch.Tensor | None] = [None] * len(agents)
+        groups, others = _honest_groups(agents)
+        for position in others:
+            rows[position] = agents[position].compute_update(global_params, round_index)
+        for members in groups:
+            network = self._networks.get(members[0][1])
+            size = self._group_size(network, members[0][1], global_params.device)
+            for start in range(0, len(members), size):
+                part = members[start : start + size]
+                description = f"round {round_index}: {len(part)} agents stacked"
+                trained = _train_stacked(network, part, global_params, round_index, progress, description)
+                for (position, _), row in zip(part, trained, strict=True):
+                    rows[position] = row
+        return torch.stack(rows)  # type: ignore[arg-type]
+
+    def _group_size(self, network: StackedNetwork, agent: BenignAgent, device: torch.device) -> int:
+        """How many agents train as one model: ``max_stacked``, else as many as half the free GPU memory holds."""
+        if self.max_stacked is not None:
+            return self.max_stacked
+        if device.type != "cuda":
+            return 1 << 30
+        free, _ = torch.cuda.mem_get_info(device)
+        batch = min(agent.training.batch_size, len(agent.data))
+        return max(1, int(MEMORY_SHARE * free) // network.training_bytes(batch))
+
+
+class ParallelExecutor:
+    """The honest agents split over ``workers`` threads that train their parts at the same time, one core each;
+    every other agent (the attacker) computes its update in the calling thread meanwhile.
+
+    The agents are dealt to the threads so that their local steps add up
+    about evenly (longest first: with non-IID shards agents differ), and each
+    thread trains the agents of its share that take the same number of steps
+    as one stacked model (:mod:`fedutils.simulation.batched`) — for small networks; a
+    large one (more than :data:`CPU_STACKING_LIMIT` activations per example)
+    trains one agent at a time in each thread — with each agent's own seeded
+    batches and dropout masks, so the updates are the sequential ones up to
+    float rounding. The server's evaluations of many candidates are shared
+    between the same threads, each evaluating its share as one stacked model.
+
+    Args:
+        workers: threads working at once; ``None`` means one per CPU core available.
+        stacking_limit: the largest network (activations per example) whose agents a thread stacks.
+    """
+
+    stacked_evaluation = True
+
+    def __init__(self, workers: int | None = None, stacking_limit: int = CPU_STACKING_LIMIT) -> None:
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+            raise ConfigError(f"workers must be an integer of at least 1 or None, got {workers!r}.")
+        self.team = ThreadTeam.shared(workers or available_cores())
+        self.stacking_limit = stacking_limit
+        self._networks = [_Networks() for _ in range(self.team.size)]
+
+    def running(self) -> contextlib.AbstractContextManager[None]:
+        """The calling thread (the attacker, the server) also keeps to one intra-op thread, so that it and the
+        team's threads never oversubscribe the cores."""
+        return one_intra_op_thread()
+
+    def stacks(self, network: StackedNetwork) -> bool:
+        """Whether a thread trains its agents of ``network`` as one stacked model (else one after another)."""
+        return network.activations_per_example <= self.stacking_limit
+
+    def updates(
+        self, agents: Sequence[Agent], global_params: torch.Tensor, round_index: int, *, progress: bool = False
+    ) -> torch.Tensor:
+        rows: list[torch.Tensor | None] = [None] * len(agents)
+        groups, others = _honest_groups(agents)
+        jobs: list[list[_Part]] = [[] for _ in range(self.team.size)]
+        for worker, share in enumerate(_balanced_shares(groups, self.team.size)):
+            for part in _honest_groups([agent for _, agent in share], equal_steps=True)[0]:
+                members = [share[i] for i, _ in part]  # positions in the round, not in the share
+                # the networks are made here, in the calling thread: each thread then only uses its own
+                network = self._networks[worker].get(members[0][1])
+                if self.stacks(network):
+                    jobs[worker].append((network, members))
+                else:
+                    jobs[worker] += [(network, [member]) for member in members]
+        futures = [self.team.submit(partial(_train_parts, job, global_params, round_index)) for job in jobs if job]
+        bar = progress_bar(
+            total=len(agents), desc=f"round {round_index}", unit="agent", leave=False, disable=not progress
+        )
+        with one_intra_op_thread():  # also when called outside running()
+            for position in others:
+                rows[position] = agents[position].compute_update(global_params, round_index)
+                bar.update()
+            for future in futures:
+                for position, row in future.result():
+                    rows[position] = row
+                    bar.update()
+        bar.close()
+        return torch.stack(rows)  # type: ignore[arg-type]
+
+
+def drops_out(config: ExperimentConfig, round_index: int, agent_id: int) -> bool:
+    """Whether agent ``agent_id``, selected in round ``round_index``, drops out (``config.dropout``, drawn from
+    the run's seeded dropout stream: the same on every engine and rerun)."""
+    if config.dropout <= 0:
+        return False
+    return bool(numpy_rng(config.seed, Stream.DROPOUT, round_index, agent_id).random() < config.dropout)
+
+
+class WithDropouts:
+    """An executor whose selected agents may drop out of a round (the experiment's ``dropout``).
+
+    The agents drawn to drop out are not asked; the others' updates come from
+    ``executor``, and the round goes on without the missing ones
+    (:class:`AgentsDropped`), as in a real federation (:mod:`fedutils.flower`,
+    whose nodes draw the same dropouts).
+    """
+
+    def __init__(self, executor: Executor, config: ExperimentConfig) -> None:
+        self.executor = executor
+        self.config = config
+        self.stacked_evaluation = executor.stacked_evaluation
+        self.team = executor.team
+
+    def running(self) -> contextlib.AbstractContextManager[None]:
+        return self.executor.running()
+
+    def updates(
+        self, agents: Sequence[Agent], global_params: torch.Tensor, round_index: int, *, progress: bool = False
+    ) -> torch.Tensor:
+        answered = [i for i, agent in enumerate(agents) if not drops_out(self.config, round_index, agent.agent_id)]
+        if len(answered) == len(agents):
+            return self.executor.updates(agents, global_params, round_index, progress=progress)
+        present = [agents[i] for i in answered]
+        updates = (
+            self.executor.updates(present, global_params, round_index, progress=progress)
+            if present
+            else global_params.new_zeros(0, len(global_params))
+        )
+        raise AgentsDropped(answered, updates)
+
+
+_Part = tuple[StackedNetwork, list[tuple[int, BenignAgent]]]
+"""Honest agents (with their positions in the round) that one thread trains as one stacked network."""
+
+
+def _train_parts(parts: list[_Part], global_params: torch.Tensor, round_index: int) -> list[tuple[int, torch.Tensor]]:
+    """One thread's work in a round: each part trained as one stacked model; (position, update) pairs."""
+    done = []
+    for network, members in parts:
+        updates = _train_stacked(network, members, global_params, round_index, False, "")
+        done += [(position, row) for (position, _), row in zip(members, updates, strict=True)]
+    return done
+
+
+class _Networks:
+    """One :class:`StackedNetwork` per workspace model (a network is used by one thread at a time), keyed by the
+    model itself (modules hash by identity), so an entry lives as long as its model."""
+
+    def __init__(self) -> None:
+        self._by_model: dict[nn.Module, StackedNetwork] = {}
+
+    def get(self, agent: BenignAgent) -> StackedNetwork:
+        if agent.model not in self._by_model:
+            self._by_model[agent.model] = StackedNetwork(agent.model, tuple(agent.data.x.shape[1:]))
+        return self._by_model[agent.model]
+
+
+def _honest_groups(
+    agents: Sequence[Agent], *, equal_steps: bool = False
+) -> tuple[list[list[tuple[int, BenignAgent]]], list[int]]:
+    """The honest agents grouped by what they share (so each group can be stacked), with their positions;
+    and the positions of every other agent. ``equal_steps``: a group's agents also take the same number of
+    local steps (stacked copies that finish early would otherwise be computed, and discarded, until the last)."""
+    groups: dict[Hashable, list[tuple[int, BenignAgent]]] = defaultdict(list)
+    others = []
+    for position, agent in enumerate(agents):
+        if isinstance(agent, BenignAgent):
+            batch = min(agent.training.batch_size, len(agent.data))
+            steps = agent.num_steps if equal_steps else None
+            groups[id(agent.model), agent.training, batch, steps].append((position, agent))
+        else:
+            others.append(position)
+    return list(groups.values()), others
+
+
+def _balanced_shares(
+    groups: Sequence[Sequence[tuple[int, BenignAgent]]], count: int
+) -> list[list[tuple[int, BenignAgent]]]:
+    """The honest agents dealt to ``count`` threads, longest first to the least loaded, so that their local
+    steps add up about evenly (equal agents go round robin, in their order)."""
+    shares: list[list[tuple[int, BenignAgent]]] = [[] for _ in range(count)]
+    loads = [0] * count
+    members = sorted((member for group in groups for member in group), key=lambda member: -member[1].num_steps)
+    for member in members:
+        lightest = loads.index(min(loads))
+        shares[lightest].append(member)
+        loads[lightest] += member[1].num_steps
+    return shares
+
+
+def _train_stacked(
+    network: StackedNetwork,
+    members: Sequence[tuple[int, BenignAgent]],
+    global_params: torch.Tensor,
+    round_index: int,
+    progress: bool,
+    description: str,
+) -> torch.Tensor:
+    """The updates of ``members`` (honest agents sharing their local training), trained as one stacked model."""
+    agents = [agent for _, agent in members]
+    training = agents[0].training
+    trained = network.train(
+        global_params,
+        [agent.data for agent in agents],
+        [agent.num_steps for agent in agents],
+        [agent.stream_seed(round_index) for agent in agents],
+        batch_size=training.batch_size,
+        learning_rate=training.learning_rate,
+        batch_order=training.batch_order,
+        progress=progress,
+        description=description,
+    )
+    return trained - global_params
+
+
+def resolve_executor(name: str | ExecutorName, device: torch.device, cores: int | None = None) -> ExecutorName:
+    """``auto`` → ``batched`` on CUDA and MPS, ``parallel`` on a CPU with ``cores`` ≥ 2 (default: the cores
+    available), ``sequential`` on one core; other names as they are.
+
+    Raises:
+        ConfigError: the name is not an executor.
+    """
+    try:
+        choice = ExecutorName(name)
+    except ValueError:
+        allowed = ", ".join(e.value for e in ExecutorName)
+        raise ConfigError(f"executor must be one of {allowed}; got {name!r}.") from None
+    if choice is not ExecutorName.AUTO:
+        return choice
+    if device.type in STACKING_DEVICES:
+        return ExecutorName.BATCHED
+    return ExecutorName.PARALLEL if (cores or available_cores()) >= 2 else ExecutorName.SEQUENTIAL
+
+
+def build_executor(name: str | ExecutorName, device: torch.device) -> Executor:
+    """The executor called ``name`` (see :func:`resolve_executor`) for a run on ``device``."""
+    choice = resolve_executor(name, device)
+    if choice is ExecutorName.BATCHED:
+        return BatchedExecutor()
+    if choice is ExecutorName.PARALLEL:
+        return ParallelExecutor()
+    return SequentialExecutor()
