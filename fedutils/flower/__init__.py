@@ -2,7 +2,9 @@
 
 Installed with ``pip install fedutils[flower]``. Flower moves the messages;
 fedutils keeps the science, so a run on Flower gives the same records as the
-simulator (``tests/test_flower.py``):
+simulator (``tests/flower/test_flower_engine.py``). It is an engine beside the
+simulator, not above it: it reuses the simulator's setup and round loop and never the dispatcher
+(:mod:`fedutils.runner`), which picks it when the run options say ``engine="flower"``.
 
 * :mod:`fedutils.flower.protocol` — what travels between the server and a
   client: the global model out, the update back, and the task that says which
@@ -14,17 +16,16 @@ simulator (``tests/test_flower.py``):
   (selection, checks, aggregation rule, records) with the agents' updates
   computed by the Flower nodes instead of in-process (a
   :class:`~fedutils.flower.server.FlowerExecutor` in the execution layer).
-* :mod:`fedutils.flower.simulation` — :func:`run_on_flower`, which runs an
+* :mod:`fedutils.flower.engine` — :func:`~fedutils.flower.engine.run`, which runs an
   experiment on Flower's simulation engine (Ray) in this process; what
-  ``run_experiment(..., engine="flower")`` and ``--engine flower`` call; it can
-  also make agents drop out of rounds.
+  ``run_experiment(config, RunOptions(engine="flower"))`` and ``--engine flower`` call.
 * :mod:`fedutils.flower.secure` — :func:`~fedutils.flower.secure.run_secure_aggregation`:
   FedAvg under Flower's SecAgg+, keeping what the server was handed (only the
   average), on which the experiment's checks then run.
 
-``scripts/flower_deployment.py`` runs the same apps as a real deployment: a
-SuperLink and one SuperNode per agent as separate processes, talking over the network (HTTP, in Flower
-1.42), with ``deploy/flower`` as the Flower App that ``flwr run`` submits.
+:mod:`fedutils.flower.deployment` (``python scripts/flower_deployment.py``) runs the same apps as a real
+deployment: a SuperLink and one SuperNode per agent as separate processes, talking over the network (HTTP,
+in Flower 1.42), with ``fedutils/flower/app`` as the Flower App that ``flwr run`` submits.
 """
 
 import os

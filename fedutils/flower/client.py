@@ -3,7 +3,7 @@
 A node learns which agent it is from its node config (``partition-id``, set
 by Flower's simulation engine or by ``flower-supernode --node-config``), and
 builds that agent exactly as the simulator does
-(:func:`fedutils.experiment.build_agent`): an honest agent, or the attacker
+(:func:`fedutils.simulation.setup.build_agent`): an honest agent, or the attacker
 if the experiment makes this agent the attacker. It then answers ``train``
 messages with the agent's update. Agents are built once per process and
 experiment; an attacker's memory of earlier rounds (what it needs to estimate
@@ -25,7 +25,6 @@ from fedutils.attacks.base import MaliciousAgent
 from fedutils.config import ExperimentConfig
 from fedutils.device import resolve_device
 from fedutils.errors import ConfigError
-from fedutils.experiment import Setup, build_agent, prepare
 from fedutils.flower.protocol import (
     AGENT_ID,
     AGENT_OFFLINE,
@@ -42,8 +41,11 @@ from fedutils.flower.protocol import (
     vector_record,
 )
 from fedutils.models import build_model
+from fedutils.run_options import DataSource
+from fedutils.simulation.setup import Setup, build_agent, prepare
 
 app = ClientApp()
+"""The ClientApp every Flower node runs: it answers the server's messages as the agent it is."""
 
 OFFLINE_REASON = "the agent dropped out of this round"
 
@@ -85,7 +87,7 @@ def agent_update(context: Context, task: Task, global_params: torch.Tensor) -> t
     """This node's agent's update δ_i^t from ``global_params`` (on the device it trains on), built on first use;
     an attacker's memory of its earlier rounds comes from, and goes back to, the node's state."""
     data_root = str(context.node_config.get(DATA_ROOT, task.data_root))
-    agents = _LocalAgents.of(task.experiment, data_root, task.download, str(global_params.device))
+    agents = _LocalAgents.of(task.experiment, DataSource(data_root or None, task.download), str(global_params.device))
     agent = agents.get(agent_id_of(context))
     if isinstance(agent, MaliciousAgent):
         restore_memory(agent, context)
@@ -106,10 +108,10 @@ class _LocalAgents:
 
     @staticmethod
     @functools.lru_cache(maxsize=2)
-    def of(experiment: str, data_root: str, download: bool, device: str) -> _LocalAgents:
+    def of(experiment: str, data: DataSource, device: str) -> _LocalAgents:
         """The agents of ``experiment`` (its JSON) in this process; the data is loaded once per experiment."""
         config = ExperimentConfig.from_dict(json.loads(experiment))
-        return _LocalAgents(prepare(config, data_root or None, download=download), torch.device(device))
+        return _LocalAgents(prepare(config, data), torch.device(device))
 
     def get(self, agent_id: int) -> Agent:
         """Agent ``agent_id``, built on first use."""

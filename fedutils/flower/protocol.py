@@ -19,7 +19,8 @@ import torch
 from flwr.app import ArrayRecord, ConfigRecord, RecordDict
 
 from fedutils.config import ExperimentConfig
-from fedutils.seeding import Stream, numpy_rng
+from fedutils.run_options import DataSource
+from fedutils.simulation.execution import drops_out
 
 GLOBAL_MODEL = "global-model"
 """The record holding w_G^{t−1} in a ``train`` message."""
@@ -53,8 +54,6 @@ class Task:
         device: the device the server asks the agents to train on (a node may override it).
         data_root: where the dataset lives (a node may override it); empty for the loader's default.
         download: whether a client may download a missing dataset.
-        dropout: the chance that an agent drops out of a round (simulated: its node answers "offline"
-            instead of training), drawn for each round and agent from the run's seeded dropout stream.
     """
 
     experiment: str
@@ -62,25 +61,25 @@ class Task:
     device: str
     data_root: str = ""
     download: bool = True
-    dropout: float = 0.0
 
     @classmethod
-    def for_run(
-        cls, config: ExperimentConfig, device: torch.device, data_root: str, download: bool, dropout: float
-    ) -> Task:
+    def for_run(cls, config: ExperimentConfig, device: torch.device, data: DataSource) -> Task:
         """The task of a run (for round 0: :meth:`for_round` sets each round's)."""
         experiment = json.dumps(config.to_dict(), sort_keys=True)
-        return cls(experiment, 0, str(device), data_root, download, dropout)
+        return cls(experiment, 0, str(device), "" if data.root is None else str(data.root), data.download)
 
     def for_round(self, round_index: int) -> Task:
+        """The task of round ``round_index``."""
         return dataclasses.replace(self, round_index=round_index)
 
+    def config(self) -> ExperimentConfig:
+        """The experiment."""
+        return ExperimentConfig.from_dict(json.loads(self.experiment))
+
     def drops_out(self, agent_id: int) -> bool:
-        """Whether agent ``agent_id`` drops out of this round (seeded: the same on every engine and rerun)."""
-        if self.dropout <= 0:
-            return False
-        seed = int(json.loads(self.experiment)["seed"])
-        return bool(numpy_rng(seed, Stream.DROPOUT, self.round_index, agent_id).random() < self.dropout)
+        """Whether agent ``agent_id`` drops out of this round (the experiment's ``dropout``, drawn as the
+        simulator draws it: the same on every engine and rerun)."""
+        return drops_out(self.config(), self.round_index, agent_id)
 
     def to_record(self) -> ConfigRecord:
         return ConfigRecord(
@@ -90,7 +89,6 @@ class Task:
                 DEVICE: self.device,
                 DATA_ROOT: self.data_root,
                 "download": self.download,
-                "dropout": self.dropout,
             }
         )
 
@@ -102,7 +100,6 @@ class Task:
             str(record[DEVICE]),
             str(record[DATA_ROOT]),
             bool(record["download"]),
-            float(record["dropout"]),
         )
 
 

@@ -54,14 +54,16 @@ from flwr.simulation import run_simulation
 
 from fedutils.checks import RoundUpdates
 from fedutils.config import ExperimentConfig
+from fedutils.deprecation import warn_renamed
 from fedutils.device import resolve_device
 from fedutils.errors import ConfigError
-from fedutils.evaluator import Evaluator
-from fedutils.experiment import initial_parameters, prepare, server_resources
 from fedutils.flower.client import agent_update
+from fedutils.flower.engine import flower_logs_quiet, ray_backend
 from fedutils.flower.protocol import DEVICE, Task
-from fedutils.flower.simulation import flower_logs_quiet, ray_backend
 from fedutils.models import build_model
+from fedutils.run_options import DataSource, RunOptions
+from fedutils.simulation.evaluator import Evaluator
+from fedutils.simulation.setup import initial_parameters, prepare, server_resources
 
 SHARES = 3
 """Into how many shares each client splits its private mask's seed (itself and two neighbours)."""
@@ -205,7 +207,7 @@ class _InspectingFedAvg(FedAvg):
     """FedAvg that keeps what it was handed each round and runs the experiment's checks on it."""
 
     def __init__(self, config: ExperimentConfig, task: Task, rounds: dict[int, SecureRound], grid: _RecordingGrid):
-        setup = prepare(config, task.data_root or None, download=task.download)
+        setup = prepare(config, DataSource(task.data_root or None, task.download))
         device = torch.device(task.device)
         self.experiment = config
         self.resources = server_resources(setup, device)
@@ -269,17 +271,14 @@ class _InspectingFedAvg(FedAvg):
 
 
 def run_secure_aggregation(
-    config: ExperimentConfig,
-    *,
-    data_root: str | None = None,
-    download: bool = True,
-    device: torch.device | str = "cpu",
-    client_cpus: int = 1,
+    config: ExperimentConfig, options: RunOptions | None = None, *, client_cpus: int = 1, **legacy: Any
 ) -> SecureAggregationRun:
     """Run ``config`` (FedAvg, every agent every round) on Flower's simulation engine under SecAgg+.
 
     The server's checks, if the configuration has any, run on what the server
     was handed, exactly as the simulator's would: see :class:`SecureRound`.
+    ``options`` give the device and the data (the engine is Flower's whatever they say); fedutils 0.2's
+    keywords (``device=``, ``data_root=``, ``download=``) still work, with a warning.
 
     Raises:
         ConfigError: the configuration uses a robust aggregation rule or samples agents.
@@ -291,8 +290,17 @@ def run_secure_aggregation(
         )
     if config.agents_per_round != config.num_agents:
         raise ConfigError("run_secure_aggregation runs every agent every round: participation must be 1.")
-    torch_device = resolve_device(device)
-    task = Task.for_run(config, torch_device, data_root or "", download, dropout=0.0)
+    if legacy:
+        warn_renamed(
+            "run_secure_aggregation(config, device=, data_root=, download=)",
+            "run_secure_aggregation(config, RunOptions(...))",
+        )
+        options = RunOptions.from_keywords(**legacy)
+    options = RunOptions() if options is None else options
+    if config.dropout:
+        raise ConfigError("run_secure_aggregation runs every agent every round: dropout must be 0.")
+    torch_device = resolve_device(options.device)
+    task = Task.for_run(config, torch_device, options.data)
     rounds: dict[int, SecureRound] = {}
     server_app = ServerApp()
 

@@ -1,10 +1,10 @@
 """The Flower ``ServerApp``: fedutils' round loop, with the agents' updates computed by Flower nodes.
 
-The server is the simulator's (:func:`fedutils.experiment.federate`): it
+The server is the simulator's (:func:`fedutils.simulation.engine.federate`): it
 selects the round's agents, runs the checks of §3.3 and the aggregation rule,
 evaluates and records exactly as in-process. Only the execution layer
 differs: a :class:`FlowerExecutor` sends w_G^{t−1} to the selected agents'
-nodes and collects their updates (:mod:`fedutils.execution`). So the records,
+nodes and collects their updates (:mod:`fedutils.simulation.execution`). So the records,
 ``RunResult``, the plots and the command line's JSON are the same whichever
 engine ran the federation.
 
@@ -31,10 +31,12 @@ from fedutils.agents import Agent
 from fedutils.config import ExperimentConfig
 from fedutils.device import resolve_device
 from fedutils.errors import ConfigError, FedutilsError
-from fedutils.execution import AgentsDropped
-from fedutils.experiment import federate, prepare
 from fedutils.flower.protocol import AGENT_ID, AGENT_OFFLINE, IDENTITY, UPDATE, Task, record_vector, train_content
-from fedutils.results import RunResult
+from fedutils.records import RunResult
+from fedutils.run_options import DataSource
+from fedutils.simulation.engine import federate
+from fedutils.simulation.execution import AgentsDropped
+from fedutils.simulation.setup import prepare
 
 NODE_WAIT_SECONDS = 120.0
 """How long the server waits for one node per agent to connect before giving up."""
@@ -72,7 +74,7 @@ class FlowerExecutor:
 
     A node that answers "offline" (its agent dropped out) or, with
     ``reply_timeout``, does not answer in time sends no update: the round goes
-    on without it (:class:`~fedutils.execution.AgentsDropped`). A node that
+    on without it (:class:`~fedutils.simulation.execution.AgentsDropped`). A node that
     fails any other way stops the run.
 
     Args:
@@ -176,33 +178,36 @@ def serve(
     grid: Grid,
     config: ExperimentConfig,
     *,
-    data_root: str | Path | None = None,
-    download: bool = True,
     device: torch.device | str = "cpu",
-    dropout: float = 0.0,
+    data: DataSource | None = None,
     reply_timeout: float | None = None,
-    received: dict[int, list[Received]] | None = None,
     progress: bool = True,
 ) -> RunResult:
     """Run the experiment ``config`` from a ServerApp: fedutils' server, the agents on the grid's nodes.
 
+    The nodes draw the experiment's dropouts themselves (their agent answers "offline"), as the simulator draws
+    them; the result's ``transcript`` holds, per round, what the server was sent (:attr:`FlowerExecutor.received`).
+
     Args:
-        dropout: the chance that a selected agent drops out of a round (see :class:`~fedutils.flower.protocol.Task`).
+        device: where the server evaluates, and where it asks the agents to train.
+        data: where the server's (and, unless a node says otherwise, the clients') dataset lives.
         reply_timeout: seconds to wait for a round's updates before going on without the missing ones.
-        received: if given, filled with what the server was sent in each round (:attr:`FlowerExecutor.received`).
+        progress: show the round loop's progress bar.
     """
     torch_device = resolve_device(device)
-    setup = prepare(config, data_root, download=download)
+    source = DataSource() if data is None else data
+    setup = prepare(config, source)
     node_of_agent = agent_nodes(grid, config.num_agents)
-    task = Task.for_run(config, torch_device, "" if data_root is None else str(data_root), download, dropout)
+    task = Task.for_run(config, torch_device, source)
     agents = [RemoteAgent(i, i == config.malicious_agent) for i in range(config.num_agents)]
     execution = FlowerExecutor(grid, node_of_agent, task, reply_timeout)
-    if received is not None:
-        execution.received = received
-    return federate(setup, agents, torch_device, execution, progress=progress)
+    result = federate(setup, agents, torch_device, execution, progress=progress)
+    result.transcript = execution.received
+    return result
 
 
 app = ServerApp()
+"""The ServerApp of a real deployment (``flwr run``), which reads its experiment from the run config."""
 
 
 @app.main()
@@ -214,12 +219,6 @@ def main(grid: Grid, context: Context) -> None:
         if not settings.get(key):
             raise ConfigError(f"the fedutils ServerApp needs {key} in its run config (--run-config '{key}=\"...\"').")
     config = ExperimentConfig.from_dict(json.loads(Path(str(settings[EXPERIMENT_FILE])).read_text()))
-    result = serve(
-        grid,
-        config,
-        data_root=str(settings.get(DATA_ROOT, "")) or None,
-        device=str(settings.get(DEVICE, "cpu")),
-        download=bool(settings.get(DOWNLOAD, True)),
-        progress=False,
-    )
+    data = DataSource(str(settings.get(DATA_ROOT, "")) or None, bool(settings.get(DOWNLOAD, True)))
+    result = serve(grid, config, device=str(settings.get(DEVICE, "cpu")), data=data, progress=False)
     result.save(str(settings[RESULT_FILE]))

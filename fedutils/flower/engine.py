@@ -1,4 +1,4 @@
-"""Run an experiment on Flower's simulation engine in this process (``--engine flower``).
+"""The Flower engine: an experiment on Flower's simulation engine in this process (``--engine flower``).
 
 Flower's simulation engine runs the ``ServerApp`` in a thread of this process
 and each node's ``ClientApp`` in a pool of Ray actors (worker processes), one
@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -24,65 +23,43 @@ from fedutils.config import ExperimentConfig
 from fedutils.device import resolve_device
 from fedutils.errors import ConfigError
 from fedutils.flower.client import app as client_app
-from fedutils.flower.server import Received, serve
+from fedutils.flower.server import serve
 from fedutils.parallel import available_cores
-from fedutils.results import RunResult
+from fedutils.records import RunResult
+from fedutils.run_options import EngineName, RunOptions
 
 FLOWER_LOGGER = "flwr"
 
 
-def run_on_flower(
-    config: ExperimentConfig,
-    *,
-    data_root: str | Path | None = None,
-    download: bool = True,
-    device: torch.device | str = "cpu",
-    client_cpus: int = 1,
-    dropout: float = 0.0,
-    received: dict[int, list[Received]] | None = None,
-    progress: bool = True,
-) -> RunResult:
+def run(config: ExperimentConfig, options: RunOptions | None = None, *, client_cpus: int = 1) -> RunResult:
     """Run ``config`` on Flower's simulation engine (Ray backend), one virtual node per agent.
+
+    What :func:`fedutils.runner.run_experiment` calls with ``RunOptions(engine="flower")``. The
+    experiment's ``dropout`` is drawn by the nodes (a node whose agent drops out answers
+    "offline"); the result's ``transcript`` holds, per round, one
+    :class:`~fedutils.flower.server.Received` per reply the server got.
 
     Args:
         config: the experiment.
-        data_root: where the dataset lives, for the server and every client.
-        download: allow downloading a missing dataset.
-        device: where the server evaluates and the clients train. On a GPU the
-            clients share it: each takes ``1/actors`` of it.
+        options: the device (where the server evaluates and the clients train; on a GPU the
+            clients share it, each taking ``1/actors`` of it), the data and progress bars.
         client_cpus: CPU cores per client; Ray runs as many clients at once as
             the cores allow (one per core by default, each torch with one thread).
-        dropout: the chance that a selected agent drops out of a round (its
-            node answers "offline"; drawn per round and agent from the run's
-            seeded dropout stream); the round goes on without its update.
-        received: if given, filled with what the server was sent in each round
-            (:class:`~fedutils.flower.server.Received`: node, agent, offline, bytes).
-        progress: show the round loop's progress bar.
 
     Returns:
-        The same records as ``run_experiment(config)`` on the simulator.
+        The same records as the simulator's run of ``config``.
     """
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-        raise ConfigError(f"dropout must be a probability from 0 up to (not including) 1; got {dropout!r}.")
-    torch_device = resolve_device(device)
+    options = RunOptions(engine=EngineName.FLOWER) if options is None else options
+    device = resolve_device(options.device)
     outcome: dict[str, RunResult] = {}
     server_app = ServerApp()
 
     @server_app.main()
     def main(grid: Grid, context: Context) -> None:
-        outcome["result"] = serve(
-            grid,
-            config,
-            data_root=data_root,
-            download=download,
-            device=torch_device,
-            dropout=dropout,
-            received=received,
-            progress=progress,
-        )
+        outcome["result"] = serve(grid, config, device=device, data=options.data, progress=options.progress)
 
     with flower_logs_quiet():
-        backend = ray_backend(torch_device, client_cpus)
+        backend = ray_backend(device, client_cpus)
         run_simulation(server_app, client_app, num_supernodes=config.num_agents, backend_config=backend)
     return outcome["result"]
 
