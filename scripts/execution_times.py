@@ -1,35 +1,15 @@
-"""Print how long each chapter took to execute, from the book's jupyter-cache.
+#!/usr/bin/env python3
+"""How long each chapter took to execute, from the book's jupyter-cache.
 
-Usage: python scripts/execution_times.py _build/.jupyter_cache
+A thin command over :mod:`tools.execution_times`; see ``--help``.
 """
-
-from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from jupyter_cache import get_cache
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's tools, from a clone
 
-
-def main(cache_path: str) -> None:
-    if not Path(cache_path).exists():
-        print(f"execution times: no cache at {cache_path} (was the book executed?)")
-        return
-    records = get_cache(cache_path).list_cache_records()
-    latest: dict[str, tuple[object, float]] = {}
-    for record in records:
-        seconds = (record.data or {}).get("execution_seconds")
-        if seconds is not None and (record.uri not in latest or record.created > latest[record.uri][0]):
-            latest[record.uri] = (record.created, float(seconds))
-    if not latest:
-        print("execution times: no executed chapters recorded yet")
-        return
-    print("chapter execution times (latest run of each, from jupyter-cache):")
-    for uri, (_, seconds) in sorted(latest.items()):
-        print(f"  {Path(uri).name:<40} {seconds / 60:6.1f} min")
-    total = sum(seconds for _, seconds in latest.values())
-    print(f"  {'all chapters':<40} {total / 60:6.1f} min")
-
+from tools.execution_times import main
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "_build/.jupyter_cache")
+    sys.exit(main())

@@ -1,4 +1,8 @@
-"""Shared fixtures: the real Fashion-MNIST (from local files), an isolated run cache, a checked smoke run."""
+"""Shared fixtures: the real Fashion-MNIST (from local files), an isolated run cache, a checked smoke run.
+
+With ``pytest -n N`` (``scripts/test.sh`` runs two workers on two cores) each worker process keeps to
+one core of its own and one torch thread, so the workers never oversubscribe the machine.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,30 @@ from pathlib import Path
 
 import pytest
 import torch
+from support import QUIET
 
-from fedutils import preset, run_experiment
+from fedutils import deprecation, preset, run_experiment
 from fedutils.attacks import ExplicitBoosting
 from fedutils.checks import ServerChecks
 from fedutils.data import adult
 from fedutils.data.dataset import Dataset
 from fedutils.data.fashion_mnist import load_fashion_mnist
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, pin worker N to core N (of those this process may use) and to one torch thread:
+    the chapters' kernels and Ray's workers it starts inherit the core, so two workers use two cores."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None or not hasattr(os, "sched_setaffinity"):
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    index = int(worker.removeprefix("gw"))
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", len(cores)))
+    if workers <= len(cores):
+        share = cores[index::workers]
+        os.sched_setaffinity(0, share)
+        os.environ["OMP_NUM_THREADS"] = str(len(share))
+        torch.set_num_threads(len(share))
 
 
 @pytest.fixture(autouse=True)
@@ -33,11 +54,17 @@ def _fixed_torch_seed() -> None:
     torch.manual_seed(0)
 
 
+@pytest.fixture(autouse=True)
+def _renamed_names_warn_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each old name warns once per process; every test starts as a fresh process would."""
+    monkeypatch.setattr(deprecation, "_warned", set())
+
+
 @pytest.fixture(scope="session")
 def checked_run():
     """Explicit boosting on the smoke preset, observed by both server checks, with round 1–2 updates kept."""
     config = preset("smoke", attack=ExplicitBoosting(), checks=ServerChecks(), keep_updates=(1, 2))
-    return run_experiment(config, cache=False, progress=False, download=False)
+    return run_experiment(config, QUIET)
 
 
 def adult_folders() -> list[Path]:

@@ -8,6 +8,9 @@ import sys
 
 import pytest
 
+from fedutils.aggregators import AGGREGATORS, PRE_AGGREGATORS, FedAvg, Krum, Median, MultiKrum, NormClip, ServerRule
+from fedutils.attacks import ATTACKS
+from fedutils.checks import CHECKS
 from fedutils.cli import build_parser, config_from_args, main
 
 
@@ -77,15 +80,38 @@ def test_aggregator_options_map_onto_the_rule():
         ["run", "--aggregator", "multi_krum", "--f", "2", "--krum-selected", "5", "--krum-distance", "authors",
          "--server-step", "fedavg"]
     )  # fmt: skip
-    rule = config_from_args(args).aggregator
-    assert (rule.rule.value, rule.f, rule.krum_selected, rule.krum_distance.value, rule.step.value) == (
-        "multi_krum",
-        2,
-        5,
-        "authors",
-        "fedavg",
-    )
+    server = config_from_args(args).aggregator
+    assert server == ServerRule(MultiKrum(f=2, selected=5, distance="authors"), step="fedavg")
     assert config_from_args(build_parser().parse_args(["run"])).aggregator is None
+
+
+@pytest.mark.parametrize("rule", [Krum(f=1), Median()])
+def test_norm_clipping_runs_in_front_of_krum_and_the_median(rule):
+    """Clip, then Krum or the median (a composition fedutils 0.2's one-rule server could not express)."""
+    argv = ["run", "--aggregator", rule.name, "--pre-aggregator", "norm_clip", "--clip-norm", "3"]
+    server = config_from_args(build_parser().parse_args(argv)).aggregator
+    assert server == ServerRule(rule, pre=(NormClip(max_norm=3.0),))
+    assert server.to_dict()["pre"] == [{"name": "norm_clip", "max_norm": 3.0}]
+
+
+def test_the_old_norm_clip_rule_is_clipping_in_front_of_fedavg_with_the_old_key():
+    old = config_from_args(build_parser().parse_args(["run", "--aggregator", "norm_clip", "--clip-norm", "4"]))
+    new = config_from_args(build_parser().parse_args(["run", "--pre-aggregator", "norm_clip", "--clip-norm", "4"]))
+    assert old == new and old.aggregator == ServerRule(FedAvg(), pre=(NormClip(max_norm=4.0),))
+    assert old.to_dict()["aggregator"] == {
+        "rule": "norm_clip", "f": 1, "trim": None, "clip_norm": 4.0, "krum_selected": None,
+        "krum_distance": "squared", "step": "unit",
+    }  # fmt: skip
+
+
+def test_help_lists_every_attack_rule_pre_aggregator_and_check_with_its_line(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # unwrapped
+    for family in (ATTACKS, AGGREGATORS, PRE_AGGREGATORS, CHECKS):
+        for name, kind in family.items():
+            assert kind.summary, f"{name} has no one-line summary for --help"
+            assert f"{name} {kind.summary}" in text
 
 
 def test_check_run_writes_verdicts_to_json(tmp_path, capsys):
@@ -166,8 +192,12 @@ def _exit_status(argv: list[str]) -> int:
         (["run", "--check", "norm"], "invalid choice"),
         (["run", "--f", "2"], "--f need --aggregator, one of: fedavg, krum"),
         (["run", "--aggregator", "bulyan", "--f", "2"], "bulyan with f = 2 needs at least 11 updates per round"),
-        (["run", "--aggregator", "norm_clip"], "norm_clip needs clip_norm"),
-        (["run", "--aggregator", "trimmed_mean", "--trim", "5"], "trimmed_mean with f = 1 needs at least 11 updates"),
+        (["run", "--aggregator", "norm_clip"], "norm_clip needs --clip-norm M"),
+        (["run", "--pre-aggregator", "norm_clip"], "norm_clip needs --clip-norm M"),
+        (["run", "--aggregator", "krum", "--trim", "2"], "--trim does not apply to krum; it applies to: trimmed_mean"),
+        (["run", "--aggregator", "median", "--clip-norm", "2"], "--clip-norm does not apply to median"),
+        (["run", "--aggregator", "trimmed_mean", "--trim", "5"], "trimmed_mean with f = 1, trim = 5 needs at least 11"),
+        (["run", "--dropout", "1.5"], "dropout must be a probability"),
     ],
 )
 def test_bad_input_is_one_sentence_and_exit_status_2(argv, message, capsys):

@@ -22,7 +22,8 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from fedutils import __version__, course
+from fedutils import __version__
+from tools import course
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
