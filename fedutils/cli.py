@@ -1,7 +1,11 @@
 """The command line: ``python -m fedutils run …`` and ``python -m fedutils presets``.
 
-Every option maps onto a field of :class:`~fedutils.config.ExperimentConfig`
-or an argument of :func:`~fedutils.experiment.run_experiment`, so the command
+The experiment's options map onto fields of
+:class:`~fedutils.config.ExperimentConfig`, and the machine's onto
+:class:`~fedutils.run_options.RunOptions`. The attack, aggregation and check
+options are not written here: each is generated from the field of the
+plug-in class that takes it (:func:`fedutils.options.cli_flag`), so a new
+attack, rule or check brings its flags and their help with it. The command
 line and the chapters run exactly the same code. Mistakes in the input get
 one sentence on standard error and exit status 2, never a traceback.
 """
@@ -11,31 +15,26 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import textwrap
 import time
-from collections.abc import Iterable, Sequence
+import typing
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from fedutils.aggregators import AggregationRule, KrumDistance, RuleName, ServerStep
-from fedutils.attacks import ATTACKS, AdversarialModel, Estimation, EstimationUse, attack_params
-from fedutils.checks import (
-    CHECKS,
-    DEFAULT_GAMMA,
-    DEFAULT_HELD_OUT_SAMPLES,
-    DEFAULT_KAPPA,
-    AccuracyCheck,
-    CheckMode,
-    DistanceCheck,
-    ServerChecks,
-    check_options,
-    detection_rates,
-)
+from fedutils.aggregators import AGGREGATORS, PRE_AGGREGATORS, FedAvg, NormClip, ServerRule
+from fedutils.aggregators.server import NORM_CLIP_RULE
+from fedutils.analysis import detection_rates, rounds_frame
+from fedutils.attacks import ATTACK_CLASSES, ATTACKS
+from fedutils.checks import CHECKS, ServerChecks
 from fedutils.config import ExperimentConfig, PartitionScheme
 from fedutils.data.targets import Target
 from fedutils.errors import ConfigError, FedutilsError
-from fedutils.execution import ExecutorName
-from fedutils.experiment import EngineName, run_experiment
 from fedutils.models import ModelName
+from fedutils.options import CLI_FLAG, Choice, CliFlag
 from fedutils.presets import PRESETS, preset
+from fedutils.run_options import DataSource, EngineName, ExecutorName, RunOptions
+from fedutils.runner import run_experiment
 from fedutils.training import BatchOrder
 
 PROG = "python -m fedutils"
@@ -43,8 +42,8 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 NO_EARLY_STOP = "none"
 NO_ATTACK = "none"
-DISTANCE_WEIGHTS = "weights"
-DISTANCE_ALL = "all"
+HELP_WIDTH = 100
+"""The width the lists of attacks, rules and checks at the end of ``--help`` are wrapped to."""
 
 RUN_DESCRIPTION = """\
 Run federated learning with FedAvg (Bhagoji et al. 2019, §2): in each round
@@ -54,15 +53,17 @@ E epochs with a fresh Adam and returns its update δ_i, and the server adds
 the validation set (the test set, as in the paper), on the target example(s),
 and each agent's w_G + δ_i is evaluated too.
 
-The server can also check every update before aggregating it (§3.3):
-accuracy checking (is w_G + δ_i much less accurate than the model built from
-the other updates?) and distance ranges (do δ_i's L2 distances to the others
-leave the others' own band?), observing only or filtering flagged updates out.
+One agent can attack (--attack). The server can check every update before
+aggregating it (--check, §3.3), observing only or filtering flagged updates
+out, and aggregate with a Byzantine-robust rule (--aggregator) behind
+pre-aggregators such as norm clipping (--pre-aggregator). The attacks, rules,
+pre-aggregators and checks are listed at the end, each with the options that
+apply to it.
 
 Start from a preset and change what you need; a finished run is cached by
 its configuration, so running the same command again is instant."""
 
-RUN_EPILOG = """\
+RUN_EXAMPLES = """\
 examples:
   python -m fedutils run --preset fast --seed 0 --json out.json
   python -m fedutils run --preset paper --rounds 10            # the paper's setting (slow on a CPU)
@@ -73,17 +74,20 @@ examples:
   python -m fedutils run --preset fast --attack explicit_boosting --check accuracy --check distance
   python -m fedutils run --preset fast --attack alternating --check accuracy --check-mode filter --gamma 0.05
   python -m fedutils run --preset fast --attack alternating --boost 2 --aggregator krum --f 1
-  python -m fedutils run --preset fast --attack explicit_boosting --boost 1 --aggregator median
-  python -m fedutils presets                                    # what each preset sets
+  python -m fedutils run --preset fast --attack explicit_boosting --aggregator median \\
+      --pre-aggregator norm_clip --clip-norm 3      # clip every update, then the coordinate-wise median
+  python -m fedutils run --preset smoke --dropout 0.3 --engine flower   # on Flower, agents dropping out
+  python -m fedutils presets                                    # what each preset sets"""
 
+RUN_JSON = """\
 the JSON file is a list with one object per round: round, val_accuracy,
 val_loss, target_confidence, target_predicted (for the first target),
 targets_hit, seconds, targets (all targets) and agents (per agent: id,
 is_malicious, update_norm, the val_accuracy and target_confidence of
-w_G + δ_i, and whether it was aggregated) and, with --check, checks (per
-check and agent: flagged, statistic, threshold and the measurements behind
-them). With --check, validation accuracy is reported on the test examples
-the server did not keep for itself."""
+w_G + δ_i, whether it was aggregated, and what the rule did with it) and,
+with --check, checks (per check and agent: flagged, statistic, threshold and
+the measurements behind them). With --check, validation accuracy is reported
+on the test examples the server did not keep for itself."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -91,6 +95,124 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+@dataclasses.dataclass(frozen=True)
+class FlagUse:
+    """One option a flag sets: ``field`` of the plug-in class ``owner``."""
+
+    owner: type
+    field: dataclasses.Field
+    spec: CliFlag
+
+    @property
+    def owner_name(self) -> str:
+        return getattr(self.owner, "name", "") or self.owner.__name__
+
+
+class Family:
+    """The flags of a family of plug-ins (the attacks, the server's rules, its checks), generated from the
+    fields of their classes that carry a :func:`~fedutils.options.cli_flag`.
+
+    Args:
+        what: what the family's members are called in messages (``"attack"``).
+        classes: the members' options classes.
+        containers: classes whose flags apply whichever members are chosen (``ServerChecks``' mode).
+    """
+
+    def __init__(self, what: str, classes: Sequence[type], containers: Sequence[type] = ()) -> None:
+        self.what = what
+        self.members = list(classes)
+        self.containers = list(containers)
+        self.uses: dict[str, list[FlagUse]] = defaultdict(list)
+        for owner in [*self.members, *self.containers]:
+            for field in dataclasses.fields(owner):
+                spec = field.metadata.get(CLI_FLAG)
+                if spec is not None:
+                    self.uses[spec.flag].append(FlagUse(owner, field, spec))
+
+    @staticmethod
+    def dest(flag: str) -> str:
+        """The attribute of the parsed arguments that holds ``flag``'s value."""
+        return flag.lstrip("-").replace("-", "_")
+
+    def add_to(self, group: argparse._ArgumentGroup) -> None:
+        """One argument per flag, its help and type read from the fields it sets."""
+        for flag, uses in self.uses.items():
+            spec = uses[0].spec
+            options: dict[str, Any] = {"dest": self.dest(flag), "help": self._help(uses)}
+            if spec.words is not None:
+                options["choices"] = list(spec.words)
+            else:
+                kinds = {kind for use in uses for kind in _field_kinds(use.owner, use.field)}
+                choice = next((k for k in kinds if isinstance(k, type) and issubclass(k, Choice)), None)
+                if choice is not None:
+                    options["choices"] = [member.value for member in choice]
+                else:
+                    options["type"] = float if float in kinds else int if int in kinds else str
+                    options["metavar"] = spec.metavar or self.dest(flag).upper()
+            group.add_argument(flag, **options)
+
+    def _help(self, uses: Sequence[FlagUse]) -> str:
+        """What the flag sets for each class, grouped where the classes agree: ``a, b: help (default x)``."""
+        described: dict[str, list[FlagUse]] = defaultdict(list)
+        for use in uses:
+            described[use.spec.help + _default_text(use.field)].append(use)
+        if len(described) == 1:
+            text, group = next(iter(described.items()))
+            owners = [use.owner_name for use in group if use.owner in self.members]
+            return text if not owners or len(owners) == len(self.members) else f"{', '.join(owners)}: {text}"
+        return "; ".join(f"{', '.join(use.owner_name for use in group)}: {text}" for text, group in described.items())
+
+    def given(self, args: argparse.Namespace) -> dict[str, Any]:
+        """The family's flags given on the command line, with their values."""
+        return {
+            flag: getattr(args, self.dest(flag)) for flag in self.uses if getattr(args, self.dest(flag)) is not None
+        }
+
+    def options_for(self, owner: type, args: argparse.Namespace) -> dict[str, Any]:
+        """The options of ``owner`` that the command line sets (field name → value)."""
+        options = {}
+        for flag, value in self.given(args).items():
+            for use in self.uses[flag]:
+                if use.owner is owner:
+                    options[use.field.name] = value if use.spec.words is None else use.spec.words[value]
+        return options
+
+    def refuse_unused(self, args: argparse.Namespace, chosen: Iterable[type], label: str) -> None:
+        """Refuse a flag given that applies to none of the ``chosen`` classes.
+
+        Raises:
+            ConfigError: naming the flag, what was chosen (``label``) and what the flag applies to.
+        """
+        chosen = set(chosen) | set(self.containers)
+        for flag in self.given(args):
+            if not any(use.owner in chosen for use in self.uses[flag]):
+                owners = ", ".join(use.owner_name for use in self.uses[flag])
+                raise ConfigError(f"{flag} does not apply to {label}; it applies to: {owners}.")
+
+    def catalogue(self, names: Mapping[str, type], title: str) -> str:
+        """The family's members for ``--help``'s epilog: one line each, with the flags that apply to it."""
+        lines = [f"{title}:"]
+        shared = [flag for flag, uses in self.uses.items() if {use.owner for use in uses} >= set(self.members)]
+        for name, owner in names.items():
+            own = [f for f, uses in self.uses.items() if f not in shared and any(use.owner is owner for use in uses)]
+            text = f"{name:<18} {getattr(owner, 'summary', '')}" + (f" [{' '.join(own)}]" if own else "")
+            lines += textwrap.wrap(
+                text, HELP_WIDTH, initial_indent="  ", subsequent_indent=" " * 21, break_on_hyphens=False
+            )
+        if shared:
+            lines.append(f"  (every one takes {' '.join(shared)})")
+        return "\n".join(lines)
+
+
+ATTACK_OPTIONS = Family("attack", ATTACK_CLASSES)
+SERVER_OPTIONS = Family("aggregation", [*AGGREGATORS.values(), *PRE_AGGREGATORS.values()], containers=[ServerRule])
+CHECK_OPTIONS = Family("check", list(CHECKS.values()), containers=[ServerChecks])
+
+AGGREGATOR_CHOICES = {**AGGREGATORS, NORM_CLIP_RULE: FedAvg}
+"""The rules ``--aggregator`` takes: the registry's, and fedutils 0.2's ``norm_clip`` (FedAvg behind norm clipping,
+the same as ``--aggregator fedavg --pre-aggregator norm_clip``)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,12 +226,22 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="run a federated experiment and print (and optionally save) its per-round results",
         description=RUN_DESCRIPTION,
-        epilog=RUN_EPILOG,
+        epilog=_run_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_run_options(run)
     commands.add_parser("presets", help="list the named presets and the options they set")
     return parser
+
+
+def _run_epilog() -> str:
+    catalogues = [
+        ATTACK_OPTIONS.catalogue(ATTACKS, "attacks (--attack; one malicious agent)"),
+        SERVER_OPTIONS.catalogue(AGGREGATORS, "aggregation rules (--aggregator; default: FedAvg)"),
+        SERVER_OPTIONS.catalogue(PRE_AGGREGATORS, "pre-aggregators (--pre-aggregator; run in front of the rule)"),
+        CHECK_OPTIONS.catalogue(CHECKS, "server checks (--check)"),
+    ]
+    return "\n\n".join([RUN_EXAMPLES, *catalogues, RUN_JSON])
 
 
 def _add_run_options(run: argparse.ArgumentParser) -> None:
@@ -149,110 +281,33 @@ def _add_run_options(run: argparse.ArgumentParser) -> None:
         "--samples-per-agent", type=int, metavar="N", help="use only the first N samples of each shard"
     )
     experiment.add_argument(
+        "--dropout",
+        type=float,
+        metavar="P",
+        help="the chance that a selected agent drops out of a round and sends nothing (default 0)",
+    )
+    experiment.add_argument(
         "--no-agent-eval", action="store_true", help="skip evaluating every w_G + δ_i (faster, fewer records)"
     )
-    attack = run.add_argument_group("attack (one malicious agent; options apply to the attacks that have them)")
-    attack.add_argument(
-        "--attack",
-        choices=[NO_ATTACK, *ATTACKS],
-        help="none (default), explicit_boosting, stealthy (joint objective), alternating (minimisation) "
-        "or data_poisoning",
-    )
-    attack.add_argument("--boost", type=float, metavar="λ", help="boosting factor λ (default 1/α_m = k)")
-    attack.add_argument("--rho", type=float, metavar="ρ", help="weight ρ of the distance term (default 1e-4)")
-    attack.add_argument(
-        "--stealth-steps", type=int, metavar="N", help="alternating: stealth steps per malicious step (default 10)"
-    )
-    attack.add_argument(
-        "--mal-epochs",
-        type=float,
-        metavar="N",
-        help="the attacker's epochs: Adam steps on the targets for explicit_boosting (default 5), passes over "
-        "its data for stealthy and alternating (default 10), local epochs for data_poisoning (default E)",
-    )
-    attack.add_argument(
-        "--estimation",
-        choices=[e.value for e in Estimation],
-        help="estimate the other agents' update from the previous round (default none)",
-    )
-    attack.add_argument(
-        "--estimation-use",
-        choices=[u.value for u in EstimationUse],
-        help="pre: start the optimisation from w_G + the estimate (default); post: subtract it afterwards",
-    )
-    attack.add_argument(
-        "--adversarial-model",
-        choices=[m.value for m in AdversarialModel],
-        help="stealthy and alternating: evaluate the adversarial loss at the attacker's own model w_G + δ "
-        "(default) or at its estimate of the next global model w_G + α_m δ, the paper's objective",
-    )
-    attack.add_argument("--malicious-agent", type=int, metavar="M", help="index of the malicious agent (default k − 1)")
-    server = run.add_argument_group("aggregation rule (the paper's server uses FedAvg)")
+    attack = run.add_argument_group("attack (one malicious agent; each option applies to the attacks it names)")
+    attack.add_argument("--attack", choices=[NO_ATTACK, *ATTACKS], help="none (default) or an attack listed below")
+    ATTACK_OPTIONS.add_to(attack)
+    server = run.add_argument_group("aggregation (the paper's server uses FedAvg)")
     server.add_argument(
-        "--aggregator",
-        choices=[r.value for r in RuleName],
-        help="fedavg (default); krum or multi_krum (Blanchard et al.), median or trimmed_mean (coordinate-wise, "
-        "Yin et al.), bulyan (El Mhamdi et al.), norm_clip (Sun et al.)",
+        "--aggregator", choices=list(AGGREGATOR_CHOICES), help="the aggregation rule (listed below; default fedavg)"
     )
     server.add_argument(
-        "--f",
-        type=int,
-        help="Byzantine agents the rule assumes (krum, multi_krum, bulyan; trimmed_mean's trim); default 1",
+        "--pre-aggregator",
+        action="append",
+        choices=list(PRE_AGGREGATORS),
+        help="a stage in front of the rule (listed below); repeat for several, applied in order",
     )
-    server.add_argument("--trim", type=int, help="trimmed_mean: values dropped at each end per coordinate (default f)")
-    server.add_argument(
-        "--clip-norm", type=float, metavar="M", help="norm_clip: the largest update norm kept (required)"
-    )
-    server.add_argument("--krum-selected", type=int, metavar="M", help="multi_krum: updates averaged (default n − f)")
-    server.add_argument(
-        "--krum-distance",
-        choices=[d.value for d in KrumDistance],
-        help="squared L2 over all parameters (Blanchard et al., default) or the authors' plain L2 over weights",
-    )
-    server.add_argument(
-        "--server-step",
-        choices=[s.value for s in ServerStep],
-        help="a robust rule's estimate is added with weight 1 (unit, the authors, default) or scaled by Σ α_i = C",
-    )
+    SERVER_OPTIONS.add_to(server)
     checks = run.add_argument_group("server checks (every update is inspected before aggregation)")
     checks.add_argument(
-        "--check",
-        action="append",
-        choices=list(CHECKS),
-        help="accuracy: flag δ_i when w_G + δ_i is more than γ less accurate on the server's held-out data than "
-        "the aggregate of the other updates; distance: flag δ_i when its L2 distances to the others leave their "
-        "pairwise band by more than κ (relative to the band's top). Repeat for both.",
+        "--check", action="append", choices=list(CHECKS), help="a check listed below; repeat for several"
     )
-    checks.add_argument(
-        "--check-mode",
-        choices=[m.value for m in CheckMode],
-        help="observe: record the verdicts, aggregate everything (default); filter: leave flagged updates out",
-    )
-    checks.add_argument(
-        "--gamma",
-        type=float,
-        metavar="γ",
-        help=f"accuracy check: the largest allowed accuracy gap, a fraction (default {DEFAULT_GAMMA:g} = 10 points)",
-    )
-    checks.add_argument(
-        "--kappa",
-        type=float,
-        metavar="κ",
-        help="distance check: the largest allowed excess beyond the others' band, relative to the band's top "
-        f"(default {DEFAULT_KAPPA:g})",
-    )
-    checks.add_argument(
-        "--distance-parameters",
-        choices=[DISTANCE_WEIGHTS, DISTANCE_ALL],
-        help="distance check: compare weights only, as the authors did (default), or all parameters",
-    )
-    checks.add_argument(
-        "--held-out",
-        type=int,
-        metavar="N",
-        help=f"accuracy check: the server keeps the last N test examples as its validation data "
-        f"(default {DEFAULT_HELD_OUT_SAMPLES})",
-    )
+    CHECK_OPTIONS.add_to(checks)
     machine = run.add_argument_group("machine and files (do not change results)")
     machine.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or cuda:N")
     machine.add_argument(
@@ -296,18 +351,7 @@ _OPTION_TO_FIELD = {
     "partition": "partition",
     "alpha": "dirichlet_alpha",
     "samples_per_agent": "samples_per_agent",
-}
-
-
-_ATTACK_OPTION_TO_FIELD = {
-    "boost": "boost",
-    "rho": "rho",
-    "stealth_steps": "stealth_steps",
-    "mal_epochs": "epochs",
-    "estimation": "estimation",
-    "estimation_use": "estimation_use",
-    "adversarial_model": "adversarial_model",
-    "malicious_agent": "malicious_agent",
+    "dropout": "dropout",
 }
 
 
@@ -328,79 +372,104 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     aggregator = aggregator_from_args(args)
     if aggregator is not None:
         changes["aggregator"] = aggregator
-    given = {option: getattr(args, option) for option in _ATTACK_OPTION_TO_FIELD if getattr(args, option) is not None}
-    if args.attack in (None, NO_ATTACK):
-        if given:
-            raise ConfigError(f"{_flags(given)} need --attack, one of: {', '.join(ATTACKS)}.")
-        return preset(args.preset, **changes)
-    accepted = {f.name for f in dataclasses.fields(ATTACKS[args.attack])}
-    for option in given:
-        field = _ATTACK_OPTION_TO_FIELD[option]
-        if field not in accepted:
-            users = [name for name, params in ATTACKS.items() if field in {f.name for f in dataclasses.fields(params)}]
-            raise ConfigError(f"{_flags([option])} does not apply to {args.attack}; it applies to: {', '.join(users)}.")
-    changes["attack"] = attack_params(args.attack, **{_ATTACK_OPTION_TO_FIELD[o]: v for o, v in given.items()})
+    attack = attack_from_args(args)
+    if attack is not None:
+        changes["attack"] = attack
     return preset(args.preset, **changes)
 
 
-_AGGREGATOR_OPTION_TO_FIELD = {
-    "f": "f",
-    "trim": "trim",
-    "clip_norm": "clip_norm",
-    "krum_selected": "krum_selected",
-    "krum_distance": "krum_distance",
-    "server_step": "step",
-}
-
-
-def aggregator_from_args(args: argparse.Namespace) -> AggregationRule | None:
-    """The aggregation rule the parsed options describe, or ``None`` without ``--aggregator``."""
-    given = {o: getattr(args, o) for o in _AGGREGATOR_OPTION_TO_FIELD if getattr(args, o) is not None}
-    if args.aggregator is None:
+def attack_from_args(args: argparse.Namespace) -> Any:
+    """The attack the parsed options describe, or ``None`` without ``--attack`` (or with ``none``)."""
+    given = ATTACK_OPTIONS.given(args)
+    if args.attack in (None, NO_ATTACK):
         if given:
-            raise ConfigError(f"{_flags(given)} need --aggregator, one of: {', '.join(r.value for r in RuleName)}.")
+            raise ConfigError(f"{', '.join(given)} need --attack, one of: {', '.join(ATTACKS)}.")
         return None
-    return AggregationRule(args.aggregator, **{_AGGREGATOR_OPTION_TO_FIELD[o]: v for o, v in given.items()})
+    kind = ATTACKS[args.attack]
+    ATTACK_OPTIONS.refuse_unused(args, [kind], args.attack)
+    return kind(**ATTACK_OPTIONS.options_for(kind, args))
 
 
-_CHECK_OPTIONS = {
-    "gamma": AccuracyCheck.name,
-    "kappa": DistanceCheck.name,
-    "distance_parameters": DistanceCheck.name,
-    "held_out": AccuracyCheck.name,
-}
-"""Each check option → the check it belongs to."""
+def aggregator_from_args(args: argparse.Namespace) -> ServerRule | None:
+    """The server's aggregation the parsed options describe, or ``None`` without ``--aggregator`` or
+    ``--pre-aggregator`` (the paper's FedAvg)."""
+    given = SERVER_OPTIONS.given(args)
+    stages = list(args.pre_aggregator or [])
+    if args.aggregator is None and not stages:
+        if given:
+            raise ConfigError(f"{', '.join(given)} need --aggregator, one of: {', '.join(AGGREGATOR_CHOICES)}.")
+        return None
+    name = args.aggregator or FedAvg.name
+    if name == NORM_CLIP_RULE:
+        stages.insert(0, NormClip.name)
+    kind = AGGREGATOR_CHOICES[name]
+    chosen = [kind, *(PRE_AGGREGATORS[stage] for stage in stages)]
+    SERVER_OPTIONS.refuse_unused(args, chosen, " → ".join([*stages, kind.name]))
+    pre = []
+    for stage in stages:
+        owner = PRE_AGGREGATORS[stage]
+        options = SERVER_OPTIONS.options_for(owner, args)
+        _require_fields(owner, options, stage)
+        pre.append(owner(**options))
+    return ServerRule(
+        kind(**SERVER_OPTIONS.options_for(kind, args)), tuple(pre), **SERVER_OPTIONS.options_for(ServerRule, args)
+    )
 
 
 def checks_from_args(args: argparse.Namespace) -> ServerChecks | None:
     """The server's checks the parsed options describe, or ``None`` without ``--check``."""
-    given = [option for option in (*_CHECK_OPTIONS, "check_mode") if getattr(args, option) is not None]
+    given = CHECK_OPTIONS.given(args)
     if not args.check:
         if given:
-            raise ConfigError(f"{_flags(given)} need --check, one of: {', '.join(CHECKS)}.")
+            raise ConfigError(f"{', '.join(given)} need --check, one of: {', '.join(CHECKS)}.")
         return None
-    for option in given:
-        owner = _CHECK_OPTIONS.get(option)
-        if owner is not None and owner not in args.check:
-            raise ConfigError(f"{_flags([option])} applies to the {owner} check; add --check {owner}.")
-    options: dict[str, dict[str, Any]] = {name: {} for name in args.check}
-    if args.gamma is not None:
-        options[AccuracyCheck.name]["gamma"] = args.gamma
-    if args.kappa is not None:
-        options[DistanceCheck.name]["kappa"] = args.kappa
-    if args.distance_parameters is not None:
-        options[DistanceCheck.name]["weights_only"] = args.distance_parameters == DISTANCE_WEIGHTS
-    server: dict[str, Any] = {"checks": tuple(check_options(name, **values) for name, values in options.items())}
-    if args.check_mode is not None:
-        server["mode"] = args.check_mode
-    if args.held_out is not None:
-        server["held_out_samples"] = args.held_out
-    return ServerChecks(**server)
+    chosen = [CHECKS[name] for name in args.check]
+    for flag in given:
+        owners = [use.owner for use in CHECK_OPTIONS.uses[flag]]
+        if not any(owner in chosen or owner is ServerChecks for owner in owners):
+            name = owners[0].name
+            raise ConfigError(f"{flag} applies to the {name} check; add --check {name}.")
+    checks = tuple(CHECKS[name](**CHECK_OPTIONS.options_for(CHECKS[name], args)) for name in dict.fromkeys(args.check))
+    return ServerChecks(checks, **CHECK_OPTIONS.options_for(ServerChecks, args))
 
 
-def _flags(options: Iterable[str]) -> str:
-    """Command-line spelling of option names: ``stealth_steps`` → ``--stealth-steps``."""
-    return ", ".join(f"--{option.replace('_', '-')}" for option in options)
+def run_options_from_args(args: argparse.Namespace) -> RunOptions:
+    """How and where the parsed options say the run executes."""
+    return RunOptions(
+        device=args.device,
+        executor=args.executor,
+        engine=args.engine,
+        data=DataSource(args.data_root, not args.no_download),
+        cache=not args.no_cache,
+        cache_dir=args.cache_dir,
+        progress=not args.quiet,
+    )
+
+
+def _require_fields(owner: type, options: Mapping[str, Any], name: str) -> None:
+    """Refuse a stage whose required options (fields without a default) were not given."""
+    for field in dataclasses.fields(owner):
+        missing = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+        if missing and field.name not in options:
+            spec = field.metadata.get(CLI_FLAG)
+            what = f"{spec.flag} {spec.metavar or ''}".rstrip() + f" ({spec.help})" if spec else field.name
+            raise ConfigError(f"{name} needs {what}.")
+
+
+def _field_kinds(owner: type, field: dataclasses.Field) -> tuple[Any, ...]:
+    hint = typing.get_type_hints(owner)[field.name]
+    arguments = typing.get_args(hint)
+    return arguments if arguments else (hint,)
+
+
+def _default_text(field: dataclasses.Field) -> str:
+    default = field.default
+    if default is dataclasses.MISSING or default is None:
+        return ""
+    spec = field.metadata.get(CLI_FLAG)
+    if spec is not None and spec.words is not None:
+        default = next(word for word, value in spec.words.items() if value == default)
+    return f" (default {default.value if isinstance(default, Choice) else default})"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -422,19 +491,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> None:
     config = config_from_args(args)
+    options = run_options_from_args(args)
     started = time.perf_counter()
-    result = run_experiment(
-        config,
-        data_root=args.data_root,
-        download=not args.no_download,
-        device=args.device,
-        executor=args.executor,
-        engine=args.engine,
-        cache=not args.no_cache,
-        cache_dir=args.cache_dir,
-        progress=not args.quiet,
-    )
-    table = result.to_frame()[["val_accuracy", "val_loss", "target_confidence", "target_predicted", "seconds"]]
+    result = run_experiment(config, options)
+    table = rounds_frame(result)[["val_accuracy", "val_loss", "target_confidence", "target_predicted", "seconds"]]
     print(table.to_string(float_format=lambda v: f"{v:.4f}"))
     source = "read from the cache" if result.from_cache else f"computed in {time.perf_counter() - started:.1f} s"
     print(f"{result.rounds} rounds, final validation accuracy {result.final_accuracy:.4f} ({source}).")

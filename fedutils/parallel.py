@@ -9,7 +9,7 @@ OpenMP teams oversubscribe the cores and spin waiting for each other — the
 cause of a process slowing down tenfold beside a second one.
 
 Only code that draws no random numbers from torch's global generator may run
-in these threads (:class:`~fedutils.batched.StackedNetwork` draws from its own
+in these threads (:class:`~fedutils.simulation.batched.StackedNetwork` draws from its own
 generators); :func:`~fedutils.seeding.torch_seeded` is for the calling thread.
 """
 

@@ -88,6 +88,7 @@ class UciFile:
 TRAIN_FILE = UciFile("adult.data", "5b00264637dbfec36bdeaab5676b0b309ff9eb788d63554ca0a249491c86603d")
 TEST_FILE = UciFile("adult.test", "a2a9044bc167a35b2361efbabec64e89d69ce82d9790d2980119aac5fd7e9c05")
 FILES = (TRAIN_FILE, TEST_FILE)
+"""The two files of the UCI archive, with their checksums."""
 SPLITS = ("train", "test")
 """The splits, in the order of :data:`FILES`."""
 
