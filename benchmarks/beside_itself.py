@@ -20,15 +20,16 @@ import time
 
 import torch
 
-from fedutils.execution import ExecutorName, build_executor
-from fedutils.experiment import build_agents, initial_parameters, prepare
 from fedutils.presets import preset
+from fedutils.run_options import DataSource, ExecutorName
+from fedutils.simulation.execution import build_executor
+from fedutils.simulation.setup import build_agents, initial_parameters, prepare
 
 
 def one_round(executor: str, epochs: float) -> float:
     """Seconds for the local training of one round (after a small warm-up)."""
     config = preset("fast", local_epochs=epochs)
-    setup = prepare(config, download=False)
+    setup = prepare(config, DataSource(download=False))
     agents = build_agents(setup, torch.device("cpu"))
     start = initial_parameters(config, setup.dataset.num_classes)
     execution = build_executor(executor, torch.device("cpu"))

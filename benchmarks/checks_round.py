@@ -20,9 +20,10 @@ import torch
 from fedavg_round import median_seconds  # this folder is on the path when a benchmark runs as a script
 
 from fedutils.checks import AccuracyCheck, DistanceCheck, RoundUpdates, ServerChecks
-from fedutils.experiment import build_agents, initial_parameters, prepare, server_resources
 from fedutils.models import ModelName
 from fedutils.presets import preset
+from fedutils.run_options import DataSource
+from fedutils.simulation.setup import build_agents, initial_parameters, prepare, server_resources
 
 
 def main() -> None:
@@ -35,7 +36,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     config = preset("fast", model=args.model, local_epochs=args.epochs, checks=ServerChecks())
-    setup = prepare(config, download=False)
+    setup = prepare(config, DataSource(download=False))
     device = torch.device("cpu")
     agents = build_agents(setup, device)
     start = initial_parameters(config, setup.dataset.num_classes)

@@ -26,11 +26,12 @@ import argparse
 import torch
 from executors import PARALLEL_VARIANTS, median_seconds  # this folder is on the path when a benchmark runs as a script
 
-from fedutils.batched import StackedNetwork
-from fedutils.execution import Executor, ParallelExecutor, SequentialExecutor
-from fedutils.experiment import build_agents, initial_parameters, prepare
 from fedutils.models import ModelName
 from fedutils.presets import preset
+from fedutils.run_options import DataSource
+from fedutils.simulation.batched import StackedNetwork
+from fedutils.simulation.execution import Executor, ParallelExecutor, SequentialExecutor
+from fedutils.simulation.setup import build_agents, initial_parameters, prepare
 
 STACKED, ONE_AT_A_TIME = PARALLEL_VARIANTS  # the labels: every thread's agents stacked, or none
 
@@ -38,7 +39,7 @@ STACKED, ONE_AT_A_TIME = PARALLEL_VARIANTS  # the labels: every thread's agents 
 def measure(model: str, args: argparse.Namespace) -> dict[str, float]:
     """Seconds of one round's local training for each way, and whether ``auto`` stacks this network."""
     config = preset("fast", model=model, samples_per_agent=args.samples, local_epochs=args.epochs, max_rounds=1)
-    setup = prepare(config, download=False)
+    setup = prepare(config, DataSource(download=False))
     agents = build_agents(setup, torch.device("cpu"))
     start = initial_parameters(config, setup.dataset.num_classes)
     executors: dict[str, Executor] = {"sequential": SequentialExecutor()}

@@ -41,13 +41,14 @@ from pathlib import Path
 import torch
 
 from fedutils.aggregators import fedavg
-from fedutils.evaluator import Evaluator
-from fedutils.execution import BatchedExecutor, Executor, ParallelExecutor, SequentialExecutor
-from fedutils.experiment import build_agents, initial_parameters, prepare
-from fedutils.federation import run_federation
 from fedutils.models import ModelName, build_model
 from fedutils.parallel import ThreadTeam
 from fedutils.presets import preset
+from fedutils.run_options import DataSource
+from fedutils.simulation.evaluator import Evaluator
+from fedutils.simulation.execution import BatchedExecutor, Executor, ParallelExecutor, SequentialExecutor
+from fedutils.simulation.federation import run_federation
+from fedutils.simulation.setup import build_agents, initial_parameters, prepare
 
 
 def synchronise(device: torch.device) -> None:
@@ -70,7 +71,7 @@ def median_seconds(work: Callable[[], None], repeats: int, device: torch.device)
 def measure(model: str, args: argparse.Namespace, device: torch.device) -> dict[str, float]:
     config = preset("fast", model=model, local_epochs=args.epochs, max_rounds=1, stop_accuracy=None)
     config = config.replace(samples_per_agent=args.samples)
-    setup = prepare(config, download=False)
+    setup = prepare(config, DataSource(download=False))
     start = initial_parameters(config, setup.dataset.num_classes).to(device)
     weights = torch.full((config.num_agents,), config.aggregation_weight, device=device)
 

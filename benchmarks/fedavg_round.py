@@ -29,11 +29,12 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from fedutils.aggregators import fedavg
-from fedutils.evaluator import Evaluator
-from fedutils.experiment import build_agents, initial_parameters, prepare
-from fedutils.federation import run_federation
 from fedutils.models import ModelName, build_model
 from fedutils.presets import preset
+from fedutils.run_options import DataSource
+from fedutils.simulation.evaluator import Evaluator
+from fedutils.simulation.federation import run_federation
+from fedutils.simulation.setup import build_agents, initial_parameters, prepare
 
 
 def plain_round(setup, global_state: dict[str, torch.Tensor], epochs: int, batch_size: int) -> None:
@@ -78,7 +79,7 @@ def main() -> None:
 
     config = preset("fast", model=args.model, local_epochs=args.epochs, num_agents=args.agents, max_rounds=1)
     config = config.replace(stop_accuracy=None)
-    setup = prepare(config, download=False)
+    setup = prepare(config, DataSource(download=False))
     device = torch.device("cpu")
     agents = build_agents(setup, device)
     start = initial_parameters(config, setup.dataset.num_classes)

@@ -46,10 +46,11 @@ from plain_flower_app import plain_flower_app  # benchmarks/, on the path when t
 
 from fedutils import preset, run_experiment
 from fedutils.config import ExperimentConfig
-from fedutils.flower.simulation import run_on_flower
+from fedutils.flower.engine import run as run_on_flower
 from fedutils.models import ModelName
 from fedutils.parallel import available_cores
-from fedutils.results import RunResult
+from fedutils.records import RunResult
+from fedutils.run_options import DataSource, RunOptions
 
 SCALES = {
     "classroom": {"preset": "fast"},
@@ -72,10 +73,11 @@ def timed(run: Callable[[], Any]) -> tuple[Any, float]:
 
 def measure(scale: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
     config = workload(scale, args.rounds)
-    ways = {"fedutils": lambda: run_experiment(config, cache=False, progress=False, download=False)}
+    quiet = RunOptions(cache=False, progress=False, data=DataSource(download=False))
+    ways = {"fedutils": lambda: run_experiment(config, quiet)}
     for cpus in args.client_cpus:
         ways[f"flower, {cpus} cpu/client"] = lambda cpus=cpus: run_on_flower(
-            config, download=False, client_cpus=cpus, progress=False
+            config, quiet.replace(engine="flower"), client_cpus=cpus
         )
     for cpus in args.client_cpus:
         ways[f"plain Flower app, {cpus} cpu/client"] = lambda cpus=cpus: plain_flower_app(config, cpus)

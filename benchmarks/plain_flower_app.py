@@ -24,16 +24,17 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from fedutils.config import ExperimentConfig
-from fedutils.evaluator import Evaluator
-from fedutils.experiment import Setup, initial_parameters, prepare
-from fedutils.flower.simulation import flower_logs_quiet, ray_backend
+from fedutils.flower.engine import flower_logs_quiet, ray_backend
 from fedutils.models import build_model, flatten_parameters, load_flat_parameters
+from fedutils.run_options import DataSource
+from fedutils.simulation.evaluator import Evaluator
+from fedutils.simulation.setup import Setup, initial_parameters, prepare
 
 
 @functools.lru_cache(maxsize=1)
 def _setup(config: ExperimentConfig) -> Setup:
     """The experiment's data, loaded once per process (as a Flower app caches its dataset partitions)."""
-    return prepare(config, download=False)
+    return prepare(config, DataSource(download=False))
 
 
 def plain_flower_app(config: ExperimentConfig, client_cpus: int) -> tuple[list[float], float]:
