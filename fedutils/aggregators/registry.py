@@ -12,6 +12,7 @@ from fedutils.aggregators.base import Aggregator, PreAggregator
 from fedutils.aggregators.bulyan import Bulyan
 from fedutils.aggregators.clipping import NormClip
 from fedutils.aggregators.coordinate import Median, TrimmedMean
+from fedutils.aggregators.geometric_median import GeometricMedian
 from fedutils.aggregators.krum import Krum, MultiKrum
 from fedutils.aggregators.mean import FedAvg
 
@@ -22,6 +23,7 @@ AGGREGATOR_CLASSES: tuple[type[Aggregator], ...] = (
     Median,
     TrimmedMean,
     Bulyan,
+    GeometricMedian,
 )
 """Every aggregation rule's class: the one place a new rule is registered."""
 PRE_AGGREGATOR_CLASSES: tuple[type[PreAggregator], ...] = (NormClip,)
