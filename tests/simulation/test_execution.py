@@ -25,6 +25,7 @@ from fedutils.checks import AccuracyCheck, RoundUpdates, ServerChecks
 from fedutils.data.dataset import Dataset, LabelledData
 from fedutils.errors import ConfigError
 from fedutils.models import build_model, flatten_parameters
+from fedutils.parallel import one_intra_op_thread
 from fedutils.run_options import DataSource, ExecutorName, RunOptions
 from fedutils.seeding import torch_seeded
 from fedutils.simulation.batched import StackedNetwork
@@ -118,8 +119,11 @@ def _round_updates(setup, executor, round_index: int = 1) -> torch.Tensor:
 def test_a_round_is_the_round_computed_one_by_one_attacker_included(float64, order, other):
     config = preset("smoke", samples_per_agent=60, batch_order=order, attack=ExplicitBoosting())
     setup = _float64_setup(config)
-    sequential = _round_updates(setup, SequentialExecutor(), round_index=2)
-    updates = _round_updates(setup, other(), round_index=2)
+    # the attacker is computed alone, in the calling thread, with one intra-op thread under the parallel executor:
+    # the reference takes the same thread count, or its sums split otherwise (two cores: last bits differ)
+    with one_intra_op_thread():
+        sequential = _round_updates(setup, SequentialExecutor(), round_index=2)
+        updates = _round_updates(setup, other(), round_index=2)
     assert sequential.dtype == torch.float64 and sequential.shape == updates.shape
     assert _relative_errors(sequential, updates).max() <= ROUND_OFF
     assert torch.equal(sequential[config.malicious_agent], updates[config.malicious_agent])  # computed alone
