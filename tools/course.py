@@ -1,13 +1,8 @@
 """The course kit: student and instructor notebooks built from the book's chapters with Otter-Grader.
 
-A chapter is the single source of its exercises. In the chapter, each exercise is
-
-1. a Markdown cell opening with ``{exercise-start}`` (its ``:label:``) that states the task and
-   names the variables the answer must define;
-2. a ``{solution-start}`` … ``{solution-end}`` block: the explanation (Markdown) and the reference
-   solution (code cells), folded away in the rendered book;
-3. one or more code cells tagged ``exercise-check`` right after the block, each a single call of a
-   check from :mod:`fedutils.book.exercises`, e.g. ``exercises.check_smallest_boost(smallest_boost, attacked)``.
+A chapter is the single source of its exercises, in the form :mod:`fedutils.book.course` reads
+(a statement, a folded reference solution, and cells that each call one check of
+:mod:`fedutils.book.exercises`).
 
 :func:`otter_master` turns a chapter into an Otter Assign master notebook (every exercise a
 question whose solution is the reference solution and whose test calls the same check), and

@@ -12,14 +12,13 @@ the scores are computed once, on all n updates (Multi-Krum's selection).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 
-from fedutils.aggregators.base import Aggregation, Aggregator, ServerContext, require_byzantine_margin, row_shares
-from fedutils.aggregators.krum import DISTANCE_FLAG, F_FLAG, KrumDistance, multi_krum
-from fedutils.options import require_non_negative_int
+from fedutils.aggregators.base import Aggregation, ServerContext, require_byzantine_margin, row_shares
+from fedutils.aggregators.krum import KrumDistance, KrumScored, multi_krum
 
 
 def bulyan(updates: torch.Tensor, weights: torch.Tensor, f: int, *, mask: torch.Tensor | None = None) -> Aggregation:
@@ -41,25 +40,12 @@ def bulyan(updates: torch.Tensor, weights: torch.Tensor, f: int, *, mask: torch.
 
 
 @dataclass(frozen=True)
-class Bulyan(Aggregator):
-    """Bulyan (:func:`bulyan`) over Krum's selection.
-
-    Attributes:
-        f: the number of Byzantine agents assumed (n ≥ 4f + 3).
-        distance: Krum's distances, as for :class:`~fedutils.aggregators.krum.Krum`; the authors' variant
-            measures over the weights only (always squared here, as before).
-    """
+class Bulyan(KrumScored):
+    """Bulyan (:func:`bulyan`) over Krum's selection; assumes n ≥ 4f + 3. With the authors' distance, Krum's
+    scores are measured over the weights only (always squared here, as before)."""
 
     name: ClassVar[str] = "bulyan"
     summary: ClassVar[str] = "Krum's selection, then a trimmed mean around its median (El Mhamdi et al. 2018)"
-    legacy_wire: ClassVar[bool] = True
-    wire_names: ClassVar[dict[str, str]] = {"distance": "krum_distance"}
-
-    f: int = field(default=1, metadata=F_FLAG)
-    distance: KrumDistance = field(default=KrumDistance.SQUARED, metadata=DISTANCE_FLAG)
-
-    def validate(self) -> None:
-        require_non_negative_int(self.f, "f (Byzantine agents the rule assumes)")
 
     def minimum_updates(self) -> int:
         return 4 * self.f + 3

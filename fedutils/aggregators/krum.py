@@ -101,16 +101,14 @@ def krum_options(distance: KrumDistance, server: ServerContext) -> dict:
 
 
 @dataclass(frozen=True)
-class Krum(Aggregator):
-    """Krum (:func:`krum`): the update closest to its n − f − 2 nearest neighbours.
+class KrumScored(Aggregator):
+    """What the rules that rank updates by Krum's score share (Krum, Multi-Krum, Bulyan): f and the distance.
 
     Attributes:
-        f: the number of Byzantine agents assumed (n ≥ 2f + 3).
+        f: the number of Byzantine agents assumed.
         distance: squared L2 over all parameters (Blanchard et al.), or the authors' plain L2 over the weights.
     """
 
-    name: ClassVar[str] = "krum"
-    summary: ClassVar[str] = "the update closest to its n − f − 2 nearest neighbours (Blanchard et al. 2017)"
     legacy_wire: ClassVar[bool] = True
     wire_names: ClassVar[dict[str, str]] = {"distance": "krum_distance"}
 
@@ -120,6 +118,14 @@ class Krum(Aggregator):
     def validate(self) -> None:
         require_non_negative_int(self.f, "f (Byzantine agents the rule assumes)")
 
+
+@dataclass(frozen=True)
+class Krum(KrumScored):
+    """Krum (:func:`krum`): the update closest to its n − f − 2 nearest neighbours; assumes n ≥ 2f + 3."""
+
+    name: ClassVar[str] = "krum"
+    summary: ClassVar[str] = "the update closest to its n − f − 2 nearest neighbours (Blanchard et al. 2017)"
+
     def minimum_updates(self) -> int:
         return 2 * self.f + 3
 
@@ -128,28 +134,24 @@ class Krum(Aggregator):
 
 
 @dataclass(frozen=True)
-class MultiKrum(Aggregator):
-    """Multi-Krum (:func:`multi_krum`): the mean of the ``selected`` updates with the lowest Krum scores.
+class MultiKrum(KrumScored):
+    """Multi-Krum (:func:`multi_krum`): the mean of the ``selected`` updates with the lowest Krum scores; assumes
+    n ≥ 2f + 3.
 
     Attributes:
-        f: the number of Byzantine agents assumed (n ≥ 2f + 3).
         selected: how many updates are averaged; ``None`` means n − f.
-        distance: as for :class:`Krum`.
     """
 
     name: ClassVar[str] = "multi_krum"
     summary: ClassVar[str] = "the mean of the updates with the lowest Krum scores (Blanchard et al. 2017)"
-    legacy_wire: ClassVar[bool] = True
     wire_names: ClassVar[dict[str, str]] = {"selected": "krum_selected", "distance": "krum_distance"}
 
-    f: int = field(default=1, metadata=F_FLAG)
     selected: int | None = field(
         default=None, metadata=cli_flag("--krum-selected", "updates averaged (default n − f)", metavar="M")
     )
-    distance: KrumDistance = field(default=KrumDistance.SQUARED, metadata=DISTANCE_FLAG)
 
     def validate(self) -> None:
-        require_non_negative_int(self.f, "f (Byzantine agents the rule assumes)")
+        super().validate()
         if self.selected is not None and (
             isinstance(self.selected, bool) or not isinstance(self.selected, int) or self.selected < 1
         ):

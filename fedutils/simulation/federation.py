@@ -193,4 +193,4 @@ def run_federation(
         if config.stop_accuracy is not None and record.val_accuracy >= config.stop_accuracy:
             break
     rounds.close()
-    return RunResult(config.to_dict(), records, global_params.cpu(), kept_updates)
+    return RunResult(config, records, global_params.cpu(), kept_updates)
