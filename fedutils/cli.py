@@ -115,13 +115,11 @@ class Family:
     fields of their classes that carry a :func:`~fedutils.options.cli_flag`.
 
     Args:
-        what: what the family's members are called in messages (``"attack"``).
         classes: the members' options classes.
         containers: classes whose flags apply whichever members are chosen (``ServerChecks``' mode).
     """
 
-    def __init__(self, what: str, classes: Sequence[type], containers: Sequence[type] = ()) -> None:
-        self.what = what
+    def __init__(self, classes: Sequence[type], containers: Sequence[type] = ()) -> None:
         self.members = list(classes)
         self.containers = list(containers)
         self.uses: dict[str, list[FlagUse]] = defaultdict(list)
@@ -206,9 +204,9 @@ class Family:
         return "\n".join(lines)
 
 
-ATTACK_OPTIONS = Family("attack", ATTACK_CLASSES)
-SERVER_OPTIONS = Family("aggregation", [*AGGREGATORS.values(), *PRE_AGGREGATORS.values()], containers=[ServerRule])
-CHECK_OPTIONS = Family("check", list(CHECKS.values()), containers=[ServerChecks])
+ATTACK_OPTIONS = Family(ATTACK_CLASSES)
+SERVER_OPTIONS = Family([*AGGREGATORS.values(), *PRE_AGGREGATORS.values()], containers=[ServerRule])
+CHECK_OPTIONS = Family(list(CHECKS.values()), containers=[ServerChecks])
 
 AGGREGATOR_CHOICES = {**AGGREGATORS, NORM_CLIP_RULE: FedAvg}
 """The rules ``--aggregator`` takes: the registry's, and fedutils 0.2's ``norm_clip`` (FedAvg behind norm clipping,

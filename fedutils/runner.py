@@ -141,7 +141,7 @@ def run_many(
         warn_renamed("run_many(backend=, address=, cpus_per_run=, gpus_per_run=)", "run_many(..., grid=RayGrid(...))")
         chosen = grid_named(GridName.LOCAL if backend is None else backend)
         if ray_keywords and not isinstance(chosen, RayGrid):
-            raise ConfigError(f"{', '.join(ray_keywords)} apply to the ray grid only; got grid {backend!r}.")
+            raise ConfigError(f"{', '.join(ray_keywords)} apply to the ray grid only: pass grid=RayGrid(...).")
         grid = RayGrid(**ray_keywords) if ray_keywords else chosen
     options = _run_options(options, legacy, "run_many")
     return grid_named(grid).run(configs, run_experiment, options)
