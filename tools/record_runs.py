@@ -2,7 +2,7 @@
 
 The chapters run the ``fast`` preset live; model A (the ``paper`` preset, E = 5
 local epochs) costs 15–19 minutes a round on two CPU cores, so its runs ship
-with the package as recorded files (:mod:`fedutils.recorded`) and the chapters
+with the package as recorded files (:mod:`fedutils.book.recorded`) and the chapters
 read them. This script makes the ones Chapters 3–6 still lack, each for T = 4
 rounds (the talk's table ends at t = 4), with seed s:
 
