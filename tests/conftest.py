@@ -1,7 +1,7 @@
 """Shared fixtures: the real Fashion-MNIST (from local files), an isolated run cache, a checked smoke run.
 
-With ``pytest -n N`` (``scripts/test.sh`` runs two workers on two cores) each worker process keeps to
-one core of its own and one torch thread, so the workers never oversubscribe the machine.
+With ``pytest -n N`` (``scripts/test.sh`` runs one worker more than there are cores) each worker process
+uses one torch thread, so the workers never oversubscribe the machine's cores with threads.
 """
 
 from __future__ import annotations
@@ -22,19 +22,21 @@ from fedutils.data.fashion_mnist import load_fashion_mnist
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Under pytest-xdist, pin worker N to core N (of those this process may use) and to one torch thread:
-    the chapters' kernels and Ray's workers it starts inherit the core, so two workers use two cores."""
+    """Under pytest-xdist, give each worker one torch thread; with no more workers than cores, pin worker
+    N to its own cores too (the chapters' kernels and the Ray workers it starts inherit them). With more
+    workers than cores the system schedules them, so a worker waiting on a kernel leaves its core to another."""
     worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if worker is None or not hasattr(os, "sched_setaffinity"):
+    if worker is None:
         return
-    cores = sorted(os.sched_getaffinity(0))
-    index = int(worker.removeprefix("gw"))
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", len(cores)))
-    if workers <= len(cores):
-        share = cores[index::workers]
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", len(cores) or 1))
+    threads = 1
+    if cores and workers <= len(cores):
+        share = cores[int(worker.removeprefix("gw")) :: workers]
         os.sched_setaffinity(0, share)
-        os.environ["OMP_NUM_THREADS"] = str(len(share))
-        torch.set_num_threads(len(share))
+        threads = len(share)
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(autouse=True)
