@@ -62,6 +62,18 @@ def test_chapter_runs_with_smoke_parameters(path, tmp_path, request, chapter_cac
     _assert_ran_and_drew(execute(path, tmp_path / path.name, chapter_parameters(path, request), path.parent))
 
 
+@pytest.mark.parametrize("path", [pytest.param(CHAPTERS[0], id=CHAPTERS[0].stem, marks=chapter_group(CHAPTERS[0]))])
+def test_a_chapters_tests_are_sent_to_one_worker(path, request):
+    """Under ``--dist loadgroup`` (``scripts/test.sh``) pytest-xdist sends a chapter's group to one worker, or
+    the course copies would find an empty run cache and train the chapter's runs again."""
+    if not request.config.getoption("loadgroup", default=False):
+        pytest.skip("only pytest-xdist's --dist loadgroup groups tests (scripts/test.sh uses it)")
+    assert request.node.nodeid.endswith(f"@{path.stem}"), (
+        "pytest-xdist ignored the chapter's xdist_group (pytest-dev/pytest-xdist#1386 on pytest 9.2): "
+        "keep pytest below the version pyproject.toml names"
+    )
+
+
 @pytest.mark.book
 def test_the_appendix_study_page_is_stripped_and_runs(tmp_path):
     """The network study's page reads only recorded results, so it runs whole in the tests."""
