@@ -6,7 +6,7 @@ import sys
 
 import pytest
 import torch
-from support import CACHED, QUIET
+from support import CACHED, QUIET, STARTS_RAY
 
 from fedutils import ConfigError, ExperimentConfig, preset
 from fedutils.deprecation import RenamedWarning
@@ -14,7 +14,7 @@ from fedutils.grids import LocalGrid, RayGrid, grid_named
 from fedutils.parallel import one_intra_op_thread
 from fedutils.runner import run_experiment, run_many
 
-pytestmark = pytest.mark.slow  # a grid on a local Ray cluster
+pytestmark = [pytest.mark.slow, STARTS_RAY]  # a grid on a local Ray cluster
 
 ray = pytest.importorskip("ray")
 

@@ -17,13 +17,13 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from support import QUIET
+from support import QUIET, STARTS_RAY
 
 from fedutils import run_experiment
 from fedutils.flower import deployment as deployment_module
 from fedutils.records import RunResult
 
-pytestmark = pytest.mark.slow  # a SuperLink and SuperNodes as processes
+pytestmark = [pytest.mark.slow, STARTS_RAY]  # a SuperLink and SuperNodes as processes
 
 pytest.importorskip("flwr")
 

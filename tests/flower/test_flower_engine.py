@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 from flwr.app import Context, RecordDict
-from support import QUIET
+from support import QUIET, STARTS_RAY
 
 from fedutils import preset, run_experiment
 from fedutils.aggregators import Krum
@@ -37,7 +37,7 @@ from fedutils.run_options import DataSource, RunOptions
 from fedutils.simulation.execution import drops_out
 from fedutils.simulation.setup import build_agent, prepare
 
-pytestmark = pytest.mark.slow  # every test starts Flower on Ray
+pytestmark = [pytest.mark.slow, STARTS_RAY]  # every test starts Flower on Ray
 
 RELATIVE_TOLERANCE = 1e-4
 ROUNDS = 3

@@ -12,7 +12,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from support import QUIET
+from support import QUIET, STARTS_RAY
 
 from fedutils import preset, run_experiment
 from fedutils.aggregators import Krum
@@ -22,7 +22,7 @@ from fedutils.book.exercises import AnswerError
 from fedutils.book.exercises import deployment as exercises
 from fedutils.flower.secure import SecureAggregationRun, SecureRound
 
-pytestmark = pytest.mark.slow  # its runs start Flower on Ray
+pytestmark = [pytest.mark.slow, STARTS_RAY]  # its runs start Flower on Ray
 
 
 @pytest.fixture(scope="module")
