@@ -1,7 +1,8 @@
 """Chapter 11's exercise checks judge the reasoning on the student's own runs, on small real data.
 
 The engines exercise compares two runs of the same experiment; which engine made each does not change what
-the check recomputes, so two simulator runs stand in for them here (``tests/test_flower.py`` runs Flower).
+the check recomputes, so two simulator runs with different executors stand in for them here
+(``tests/flower/test_flower_engine.py`` compares Flower's records with the simulator's).
 The dropout and secure-aggregation checks read records that only Flower makes; they are built here from a
 real run's records, with agents removed as a dropout would, and from vectors as SecAgg+ hands them over.
 """
@@ -12,7 +13,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from support import QUIET, STARTS_RAY
+from support import QUIET
 
 from fedutils import preset, run_experiment
 from fedutils.aggregators import Krum
@@ -22,15 +23,13 @@ from fedutils.book.exercises import AnswerError
 from fedutils.book.exercises import deployment as exercises
 from fedutils.flower.secure import SecureAggregationRun, SecureRound
 
-pytestmark = [pytest.mark.slow, STARTS_RAY]  # its runs start Flower on Ray
-
 
 @pytest.fixture(scope="module")
 def engines():
     config = preset("smoke", attack=ExplicitBoosting(), aggregator=Krum(f=1))
     return {
         "simulator": run_experiment(config, QUIET.replace(executor="sequential")),
-        "flower": run_experiment(config, QUIET.replace(engine="flower")),
+        "flower": run_experiment(config, QUIET),
     }
 
 
