@@ -1,6 +1,6 @@
 """Shared fixtures: the real Fashion-MNIST (from local files), an isolated run cache, a checked smoke run.
 
-With ``pytest -n N`` (``scripts/test.sh`` runs one worker more than there are cores) each worker process
+With ``pytest -n N`` (``scripts/test.sh`` runs one worker per core) each worker process
 uses one torch thread, so the workers never oversubscribe the machine's cores with threads.
 """
 
