@@ -23,6 +23,7 @@ from fedutils._version import __version__
 from fedutils.config import ExperimentConfig
 from fedutils.errors import ConfigError
 from fedutils.models import build_model, load_flat_parameters
+from fedutils.run_options import EngineName
 from fedutils.training import TargetOutcome
 
 
@@ -151,6 +152,23 @@ class RoundRecord:
 
 
 @dataclass(frozen=True)
+class Reply:
+    """One reply a server got from a node, as an engine that runs its agents elsewhere keeps it (Flower).
+
+    Attributes:
+        node_id: the node that sent it.
+        agent_id: the agent that node said it is (asked before the first round).
+        offline: whether it answered "offline" (its agent dropped out of the round).
+        record_bytes: the size in bytes of each record the reply carried.
+    """
+
+    node_id: int
+    agent_id: int
+    offline: bool
+    record_bytes: dict[str, int]
+
+
+@dataclass(frozen=True)
 class RunSummary:
     """Headline numbers of a run.
 
@@ -181,8 +199,10 @@ class RunResult:
             updates of that round's agents stacked in the order of its record's
             ``agents`` (CPU, shape ``(agents, parameters)``).
         from_cache: whether this result was read from the cache instead of computed.
-        transcript: what the engine exchanged beyond the records, per round, where it keeps it (Flower: one
-            :class:`~fedutils.flower.server.Received` per reply the server got); not stored in the cache.
+        engine: the engine that ran it (:class:`~fedutils.run_options.EngineName`); part of its cache key
+            when it is not the simulator, since such a run also holds a transcript.
+        transcript: what the engine's server was sent beyond the records, per round, where it keeps it
+            (Flower: one :class:`Reply` per reply); stored with the run.
     """
 
     config: ExperimentConfig
@@ -190,7 +210,8 @@ class RunResult:
     final_params: torch.Tensor | None = None
     updates: dict[int, torch.Tensor] = field(default_factory=dict, compare=False)
     from_cache: bool = field(default=False, compare=False)
-    transcript: Mapping[int, Sequence[Any]] = field(default_factory=dict, compare=False)
+    engine: EngineName = field(default=EngineName.SIMULATOR, compare=False)
+    transcript: Mapping[int, Sequence[Reply]] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.config, Mapping):  # fedutils 0.2 kept the plain dict
@@ -274,13 +295,33 @@ class RunResult:
         Path(path).write_text(json.dumps(self.to_records(), indent=1))
 
     def to_json_dict(self) -> dict[str, Any]:
-        """Configuration and records together: enough to rebuild the result without its final model."""
-        return {"fedutils_version": __version__, "config": self.config_dict, "records": self.to_records()}
+        """Configuration and records together (with the engine and its transcript for a run not on the
+        simulator): enough to rebuild the result without its final model."""
+        data: dict[str, Any] = {
+            "fedutils_version": __version__,
+            "config": self.config_dict,
+            "records": self.to_records(),
+        }
+        if self.engine != EngineName.SIMULATOR:
+            data["engine"] = EngineName(self.engine).value
+        if self.transcript:
+            data["transcript"] = {
+                str(round_index): [dataclasses.asdict(reply) for reply in replies]
+                for round_index, replies in self.transcript.items()
+            }
+        return data
 
     @classmethod
     def from_json_dict(cls, data: dict[str, Any], final_params: torch.Tensor | None = None) -> RunResult:
         records = [RoundRecord.from_dict(r) for r in data["records"]]
-        return cls(ExperimentConfig.from_dict(data["config"]), records, final_params)
+        transcript = {
+            int(round_index): [Reply(**reply) for reply in replies]
+            for round_index, replies in data.get("transcript", {}).items()
+        }
+        engine = EngineName(data.get("engine", EngineName.SIMULATOR))
+        return cls(
+            ExperimentConfig.from_dict(data["config"]), records, final_params, engine=engine, transcript=transcript
+        )
 
     @classmethod
     def read(cls, path: str | Path) -> RunResult:

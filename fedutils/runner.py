@@ -88,7 +88,7 @@ def run_experiment(config: ExperimentConfig, options: RunOptions | None = None, 
     resolve_device(options.device)  # an unavailable device is refused before any cache lookup or training
     store = ResultCache(options.cache_dir) if options.cache else None
     if store is not None:
-        cached = store.load(config.to_dict())
+        cached = store.load(config.to_dict(), options.engine)
         if cached is not None:
             return cached
     result = engine(options.engine)(config, options)

@@ -3,7 +3,12 @@
 Chapters share runs through this cache instead of training again: a run is
 stored under a hash of its configuration (:meth:`ExperimentConfig.to_dict
 <fedutils.config.ExperimentConfig.to_dict>`) and of :data:`NUMERICS_VERSION`,
-so a change that moves any number orphans every run cached before it.
+so a change that moves any number orphans every run cached before it. A run
+of another *kind* has its kind in its key as well: a run on Flower's engine
+(its records are the simulator's, but it also holds what its server was sent,
+the run's transcript, which a simulator's run cannot supply), or a run that is
+no :class:`~fedutils.records.RunResult` at all, such as a SecAgg+ run
+(:meth:`ResultCache.save_entry`).
 
 An entry is one folder: ``result.json`` (configuration, records, and a
 manifest of the entry's other files with their sizes and SHA-256) beside
@@ -35,6 +40,7 @@ from typing import Any
 import torch
 
 from fedutils.records import RunResult
+from fedutils.run_options import EngineName
 
 NUMERICS_VERSION = "0.2.0"
 """The fedutils release whose numerics a cached run has: part of every cache key.
@@ -64,6 +70,12 @@ PUBLISH_ATTEMPTS = 5
 """How often a writer tries to put its entry in place when it keeps finding a damaged one in the way."""
 
 
+SIMULATOR_KIND = EngineName.SIMULATOR.value
+"""The kind of a simulator's run, the one kind that is not written into its entry or its key."""
+KIND = "kind"
+"""The key of ``result.json`` naming the entry's kind (absent for a simulator's run)."""
+
+
 class CacheWarning(UserWarning):
     """A run cache entry was damaged (and is computed again), or a run could not be stored."""
 
@@ -72,11 +84,13 @@ class DamagedEntry(Exception):
     """What is wrong with a cache entry, in a few words."""
 
 
-def config_hash(config_dict: dict[str, Any]) -> str:
-    """A short stable hash of a configuration, the results schema and the numerics version."""
-    key = {"schema": RESULTS_SCHEMA, "version": NUMERICS_VERSION, "config": config_dict}
-    canonical = json.dumps(key, sort_keys=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+def config_hash(config_dict: dict[str, Any], kind: EngineName | str = EngineName.SIMULATOR) -> str:
+    """A short stable hash of a configuration, the results schema and the numerics version, and of the entry's
+    kind unless it is a simulator's run (whose keys are those of fedutils 0.2)."""
+    key: dict[str, Any] = {"schema": RESULTS_SCHEMA, "version": NUMERICS_VERSION, "config": config_dict}
+    if str(kind) != SIMULATOR_KIND:
+        key[KIND] = str(kind)
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class ResultCache:
@@ -84,29 +98,29 @@ class ResultCache:
 
     The folder is ``directory`` if given, else ``$FEDUTILS_CACHE``, else
     ``~/.cache/fedutils/runs``. Tensors are loaded with ``weights_only=True``.
+    A :class:`~fedutils.records.RunResult` is stored with :meth:`save` under its
+    engine; another kind of run (a SecAgg+ run, say) with :meth:`save_entry`, as a
+    JSON payload and named tensors, under a kind of its own.
     """
 
     def __init__(self, directory: str | Path | None = None) -> None:
         chosen = directory or os.environ.get(CACHE_ENV_VAR) or DEFAULT_CACHE_DIR
         self.directory = Path(chosen).expanduser()
 
-    def folder(self, config_dict: dict[str, Any]) -> Path:
-        """Where the run of this configuration is (or would be) stored."""
-        return self.directory / config_hash(config_dict)
+    def folder(self, config_dict: dict[str, Any], kind: EngineName | str = EngineName.SIMULATOR) -> Path:
+        """Where the run of this configuration of this kind (its engine, for a RunResult) is or would be stored."""
+        return self.directory / config_hash(config_dict, kind)
 
-    def load(self, config_dict: dict[str, Any]) -> RunResult | None:
-        """The cached run for this configuration, or ``None`` when there is none or it is damaged (reported)."""
-        folder = self.folder(config_dict)
+    def load(self, config_dict: dict[str, Any], engine: EngineName | str = EngineName.SIMULATOR) -> RunResult | None:
+        """The cached run of this configuration on ``engine``, or ``None`` when there is none or it is damaged
+        (reported)."""
+        folder = self.folder(config_dict, engine)
         if not folder.exists():
             return None
         try:
-            result = _read_entry(folder, config_dict)
+            result = _run_result(*_read_entry(folder, config_dict, str(engine)))
         except DamagedEntry as damage:
-            warnings.warn(
-                f"run cache: the entry {folder} is damaged ({damage}); the run is computed again.",
-                CacheWarning,
-                stacklevel=2,
-            )
+            warnings.warn(_damaged(folder, damage), CacheWarning, stacklevel=2)
             return None
         result.from_cache = True
         return result
@@ -118,18 +132,42 @@ class ResultCache:
         in one line and returned all the same: losing the cache entry must not
         lose the run.
         """
-        folder = self.folder(result.config_dict)
+        tensors = {PARAMS_FILE: result.final_params, UPDATES_FILE: result.updates or None}
+        payload = {k: v for k, v in result.to_json_dict().items() if k != "config"}
+        return self.save_entry(result.config_dict, result.engine, payload, tensors)
+
+    def load_entry(
+        self, config_dict: dict[str, Any], kind: EngineName | str
+    ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """The stored payload (``result.json``) and tensors (file name → object) of this configuration's run of
+        this kind, every file checked; ``None`` when there is none or it is damaged (reported)."""
+        folder = self.folder(config_dict, kind)
+        if not folder.exists():
+            return None
+        try:
+            return _read_entry(folder, config_dict, str(kind))
+        except DamagedEntry as damage:
+            warnings.warn(_damaged(folder, damage), CacheWarning, stacklevel=2)
+            return None
+
+    def save_entry(
+        self, config_dict: dict[str, Any], kind: EngineName | str, payload: dict[str, Any], tensors: dict[str, Any]
+    ) -> Path:
+        """Store a run of this configuration and kind whole: ``payload`` (JSON) in ``result.json`` and each of
+        ``tensors`` (file name → object for :func:`torch.save`; ``None`` is left out) beside it. A failure to
+        store is reported in one line, as for :meth:`save`."""
+        folder = self.folder(config_dict, kind)
         staging: Path | None = None
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=STAGING_SUFFIX, dir=self.directory))
-            _write_entry(staging, result)
-            _publish(staging, folder, result.config_dict)
+            _write_entry(staging, config_dict, str(kind), payload, tensors)
+            _publish(staging, folder, config_dict, str(kind))
         except OSError as error:
             warnings.warn(
                 f"run cache: could not store the run in {folder} ({error.strerror or error}); it is not cached.",
                 CacheWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         finally:
             if staging is not None and staging.exists():
@@ -137,23 +175,27 @@ class ResultCache:
         return folder
 
 
-def _write_entry(folder: Path, result: RunResult) -> None:
-    """Write ``result``'s files into ``folder``, ``result.json`` with their manifest last."""
+def _damaged(folder: Path, damage: DamagedEntry) -> str:
+    return f"run cache: the entry {folder} is damaged ({damage}); the run is computed again."
+
+
+def _write_entry(
+    folder: Path, config_dict: dict[str, Any], kind: str, payload: dict[str, Any], tensors: dict[str, Any]
+) -> None:
+    """Write an entry's files into ``folder``, ``result.json`` with their manifest last."""
     files = {}
-    if result.final_params is not None:
-        torch.save(result.final_params, folder / PARAMS_FILE)
-        files[PARAMS_FILE] = _fingerprint(folder / PARAMS_FILE)
-    if result.updates:
-        torch.save(result.updates, folder / UPDATES_FILE)
-        files[UPDATES_FILE] = _fingerprint(folder / UPDATES_FILE)
-    payload = {**result.to_json_dict(), MANIFEST: files}
+    for name, value in tensors.items():
+        if value is not None:
+            torch.save(value, folder / name)
+            files[name] = _fingerprint(folder / name)
+    header: dict[str, Any] = {"config": config_dict} if kind == SIMULATOR_KIND else {"config": config_dict, KIND: kind}
     with open(folder / RESULT_FILE, "w") as out:
-        json.dump(payload, out)
+        json.dump({**header, **payload, MANIFEST: files}, out)
         out.flush()
         os.fsync(out.fileno())
 
 
-def _publish(staging: Path, folder: Path, config_dict: dict[str, Any]) -> None:
+def _publish(staging: Path, folder: Path, config_dict: dict[str, Any], kind: str) -> None:
     """Rename the written entry into place; if another writer's whole entry of ``config_dict`` is there already,
     keep that one; if a damaged one is in the way, move it aside first."""
     for _ in range(PUBLISH_ATTEMPTS):
@@ -164,7 +206,7 @@ def _publish(staging: Path, folder: Path, config_dict: dict[str, Any]) -> None:
             if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
                 raise
         try:
-            _read_entry(folder, config_dict)
+            _read_entry(folder, config_dict, kind)
             return  # a whole entry for the same configuration is in place: the same run, stored by someone else
         except DamagedEntry:
             aside = folder.with_name(f".{folder.name}.{uuid.uuid4().hex}.damaged")
@@ -174,11 +216,11 @@ def _publish(staging: Path, folder: Path, config_dict: dict[str, Any]) -> None:
     raise OSError(errno.EBUSY, f"other writers kept replacing the entry {folder}")
 
 
-def _read_entry(folder: Path, config_dict: dict[str, Any]) -> RunResult:
-    """The run of ``config_dict`` stored in ``folder``, every file checked.
+def _read_entry(folder: Path, config_dict: dict[str, Any], kind: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The payload and tensors of the run of ``config_dict`` of this kind stored in ``folder``, every file checked.
 
     Raises:
-        DamagedEntry: a file is missing, truncated, half-written or holds another configuration.
+        DamagedEntry: a file is missing, truncated, half-written, or holds another configuration or kind of run.
     """
     try:
         stored = json.loads((folder / RESULT_FILE).read_text())
@@ -186,21 +228,43 @@ def _read_entry(folder: Path, config_dict: dict[str, Any]) -> RunResult:
         raise DamagedEntry(f"{RESULT_FILE} is missing") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise DamagedEntry(f"{RESULT_FILE} cannot be read: {error}") from None
-    if not isinstance(stored, dict) or "config" not in stored or "records" not in stored:
+    if not isinstance(stored, dict) or "config" not in stored:
         raise DamagedEntry(f"{RESULT_FILE} is not a stored run")
     if stored["config"] != config_dict:
         raise DamagedEntry(f"{RESULT_FILE} holds another configuration")
+    if stored.get(KIND, SIMULATOR_KIND) != kind:
+        raise DamagedEntry(
+            f"{RESULT_FILE} holds a run of another kind ({stored.get(KIND, SIMULATOR_KIND)}, not {kind})"
+        )
     manifest = stored.get(MANIFEST)
-    if manifest is not None:  # written by fedutils 0.3 or later: every file is checked before it is read
-        for name, expected in manifest.items():
-            _check_file(folder / name, expected)
-    params = _load_tensor(folder / PARAMS_FILE, required=manifest is None or PARAMS_FILE in manifest)
+    if manifest is None:  # fedutils 0.2 wrote a simulator's run's files without a manifest
+        legacy = {PARAMS_FILE: _load_tensor(folder / PARAMS_FILE, required=True)}
+        if (folder / UPDATES_FILE).exists():
+            legacy[UPDATES_FILE] = _load_tensor(folder / UPDATES_FILE, required=True)
+        return stored, legacy
+    tensors = {}
+    for name, expected in manifest.items():  # written by fedutils 0.3 or later: every file is checked before it is read
+        _check_file(folder / name, expected)
+        tensors[name] = _load_tensor(folder / name, required=True)
+    return stored, tensors
+
+
+def _run_result(stored: dict[str, Any], tensors: dict[str, Any]) -> RunResult:
+    """The :class:`RunResult` of a stored run's payload and tensors.
+
+    Raises:
+        DamagedEntry: the records are missing or malformed, or a file the configuration needs is missing.
+    """
+    if "records" not in stored:
+        raise DamagedEntry(f"{RESULT_FILE} is not a stored run")
     try:
-        result = RunResult.from_json_dict(stored, params)
+        result = RunResult.from_json_dict(stored, tensors.get(PARAMS_FILE))
     except (KeyError, TypeError, ValueError) as error:
         raise DamagedEntry(f"{RESULT_FILE} has malformed records: {error}") from None
     if stored["config"].get("keep_updates"):
-        result.updates = _load_tensor(folder / UPDATES_FILE, required=True)
+        if UPDATES_FILE not in tensors:
+            raise DamagedEntry(f"{UPDATES_FILE} is missing")
+        result.updates = tensors[UPDATES_FILE]
     return result
 
 

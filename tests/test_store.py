@@ -8,6 +8,7 @@ compute again, and give the records of an undamaged run.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import multiprocessing
@@ -19,7 +20,8 @@ import torch
 from support import CACHED
 
 from fedutils import preset, run_experiment
-from fedutils.records import RunResult
+from fedutils.records import Reply, RunResult
+from fedutils.run_options import EngineName
 from fedutils.store import (
     MANIFEST,
     NUMERICS_VERSION,
@@ -70,6 +72,27 @@ def test_a_run_cached_before_a_numerics_change_is_not_returned_after_it(stored, 
     assert cache.load(CONFIG.to_dict()) is not None
     monkeypatch.setattr("fedutils.store.NUMERICS_VERSION", NUMERICS_VERSION + ".1")
     assert cache.load(CONFIG.to_dict()) is None
+
+
+def test_a_flower_run_is_kept_apart_from_the_simulators_with_its_transcript(stored, tmp_path):
+    """Same records, another engine: a Flower run's entry has its own key and gives back what its server was sent;
+    the simulator's keys are those of fedutils 0.2."""
+    assert config_hash(CONFIG.to_dict(), EngineName.SIMULATOR) == config_hash(CONFIG.to_dict())
+    assert config_hash(CONFIG.to_dict(), EngineName.FLOWER) != config_hash(CONFIG.to_dict())
+    cache, _ = _entry(tmp_path, stored)
+    assert cache.load(CONFIG.to_dict(), EngineName.FLOWER) is None  # the simulator's run has no transcript to give
+    transcript = {1: [Reply(node_id=7, agent_id=0, offline=False, record_bytes={"update": 812})]}
+    on_flower = dataclasses.replace(stored, engine=EngineName.FLOWER, transcript=transcript)
+    cache.save(on_flower)
+    loaded = cache.load(CONFIG.to_dict(), "flower")
+    assert loaded.engine is EngineName.FLOWER and loaded.transcript == transcript
+    _same_run(loaded, stored)
+    assert not cache.load(CONFIG.to_dict()).transcript  # and the simulator's entry is still its own
+    flower_entry = cache.folder(CONFIG.to_dict(), EngineName.FLOWER)
+    shutil.rmtree(flower_entry)
+    shutil.copytree(cache.folder(CONFIG.to_dict()), flower_entry)  # the simulator's run under the Flower key
+    with pytest.warns(CacheWarning, match="a run of another kind"):
+        assert cache.load(CONFIG.to_dict(), EngineName.FLOWER) is None
 
 
 def test_an_entry_lists_its_files_with_their_sizes_and_checksums(stored, tmp_path):

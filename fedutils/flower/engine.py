@@ -37,7 +37,7 @@ def run(config: ExperimentConfig, options: RunOptions | None = None, *, client_c
     What :func:`fedutils.runner.run_experiment` calls with ``RunOptions(engine="flower")``. The
     experiment's ``dropout`` is drawn by the nodes (a node whose agent drops out answers
     "offline"); the result's ``transcript`` holds, per round, one
-    :class:`~fedutils.flower.server.Received` per reply the server got.
+    :class:`~fedutils.records.Reply` per reply the server got.
 
     Args:
         config: the experiment.

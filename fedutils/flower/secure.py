@@ -23,6 +23,7 @@ quantisation and is not reproducible to the last digit.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,11 +65,16 @@ from fedutils.models import build_model
 from fedutils.run_options import DataSource, RunOptions
 from fedutils.simulation.evaluator import Evaluator
 from fedutils.simulation.setup import initial_parameters, prepare, server_resources
+from fedutils.store import ResultCache
 
 SHARES = 3
 """Into how many shares each client splits its private mask's seed (itself and two neighbours)."""
 RECONSTRUCTION_THRESHOLD = 2
 """How many of those shares the server needs to remove a mask (or recover a dropped client's)."""
+CACHE_KIND = "flower-secagg+"
+"""The kind of a SecAgg+ run in the run cache (:meth:`fedutils.store.ResultCache.save_entry`)."""
+RECEIVED_FILE = "received.pt"
+"""The file of a cached SecAgg+ run that holds, per round, the vectors the server's strategy was handed."""
 
 
 @dataclass(frozen=True)
@@ -126,17 +132,63 @@ class SecureRound:
 
     @property
     def distinct_vectors(self) -> int:
-        """How many different parameter vectors the strategy was handed (1: only the aggregate)."""
+        """How many different parameter vectors the strategy was handed (1: only the aggregate): rows equal to
+        the bit, counted by their bytes (what ``np.unique(received, axis=0)`` counts, without its sort)."""
         assert self.received is not None
-        return len(np.unique(self.received, axis=0))
+        return len({row.tobytes() for row in np.ascontiguousarray(self.received)})
 
 
 @dataclass
 class SecureAggregationRun:
-    """A run under SecAgg+: the configuration and each round as the server saw it."""
+    """A run under SecAgg+: the configuration and each round as the server saw it.
+
+    Attributes:
+        config: the experiment.
+        rounds: each round as the server saw it.
+        from_cache: whether the run was read from the run cache (kind :data:`CACHE_KIND`) instead of computed.
+    """
 
     config: ExperimentConfig
     rounds: list[SecureRound]
+    from_cache: bool = field(default=False, compare=False)
+
+    def to_entry(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The run as a cache entry: a JSON payload, and the vectors the server received as one tensor file."""
+        payload = {
+            "rounds": [
+                {
+                    "round": r.round,
+                    "val_accuracy": r.val_accuracy,
+                    "target_confidence": r.target_confidence,
+                    "masked": [dataclasses.asdict(m) for m in r.masked],
+                    "received_from": list(r.received_from),
+                    "checks": [dataclasses.asdict(v) for v in r.checks],
+                }
+                for r in self.rounds
+            ]
+        }
+        received = {r.round: torch.from_numpy(r.received) for r in self.rounds if r.received is not None}
+        return payload, {RECEIVED_FILE: received}
+
+    @classmethod
+    def from_entry(
+        cls, config: ExperimentConfig, payload: dict[str, Any], tensors: dict[str, Any]
+    ) -> SecureAggregationRun:
+        """The run a cache entry written by :meth:`to_entry` holds."""
+        received = tensors.get(RECEIVED_FILE, {})
+        rounds = [
+            SecureRound(
+                round=r["round"],
+                val_accuracy=r["val_accuracy"],
+                target_confidence=r["target_confidence"],
+                masked=[MaskedVector(**m) for m in r["masked"]],
+                received=received[r["round"]].numpy() if r["round"] in received else None,
+                received_from=tuple(r["received_from"]),
+                checks=tuple(NodeVerdict(**v) for v in r["checks"]),
+            )
+            for r in payload["rounds"]
+        ]
+        return cls(config, rounds, from_cache=True)
 
     def summary(self) -> list[dict[str, Any]]:
         """One row per round: the global model, what the server could see, and what its checks flagged."""
@@ -277,8 +329,9 @@ def run_secure_aggregation(
 
     The server's checks, if the configuration has any, run on what the server
     was handed, exactly as the simulator's would: see :class:`SecureRound`.
-    ``options`` give the device and the data (the engine is Flower's whatever they say); fedutils 0.2's
-    keywords (``device=``, ``data_root=``, ``download=``) still work, with a warning.
+    ``options`` give the device, the data and the run cache (the engine is Flower's whatever they say): a
+    run is cached as any other, under its own kind (:data:`CACHE_KIND`), so a chapter run again reads it
+    back. fedutils 0.2's keywords (``device=``, ``data_root=``, ``download=``) still work, with a warning.
 
     Raises:
         ConfigError: the configuration uses a robust aggregation rule or samples agents.
@@ -300,6 +353,11 @@ def run_secure_aggregation(
     if config.dropout:
         raise ConfigError("run_secure_aggregation runs every agent every round: dropout must be 0.")
     torch_device = resolve_device(options.device)
+    store = ResultCache(options.cache_dir) if options.cache else None
+    if store is not None:
+        entry = store.load_entry(config.to_dict(), CACHE_KIND)
+        if entry is not None:
+            return SecureAggregationRun.from_entry(config, *entry)
     task = Task.for_run(config, torch_device, options.data)
     rounds: dict[int, SecureRound] = {}
     server_app = ServerApp()
@@ -314,4 +372,7 @@ def run_secure_aggregation(
 
     with flower_logs_quiet():
         run_simulation(server_app, client_app, config.num_agents, backend_config=ray_backend(torch_device, client_cpus))
-    return SecureAggregationRun(config, [rounds[t] for t in sorted(rounds)])
+    run = SecureAggregationRun(config, [rounds[t] for t in sorted(rounds)])
+    if store is not None:
+        store.save_entry(config.to_dict(), CACHE_KIND, *run.to_entry())
+    return run

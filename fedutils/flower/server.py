@@ -20,7 +20,6 @@ import contextlib
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -29,11 +28,12 @@ from flwr.serverapp import Grid, ServerApp
 
 from fedutils.agents import Agent
 from fedutils.config import ExperimentConfig
+from fedutils.deprecation import moved_names
 from fedutils.device import resolve_device
 from fedutils.errors import ConfigError, FedutilsError
 from fedutils.flower.protocol import AGENT_ID, AGENT_OFFLINE, IDENTITY, UPDATE, Task, record_vector, train_content
-from fedutils.records import RunResult
-from fedutils.run_options import DataSource
+from fedutils.records import Reply, RunResult
+from fedutils.run_options import DataSource, EngineName
 from fedutils.simulation.engine import federate
 from fedutils.simulation.execution import AgentsDropped
 from fedutils.simulation.setup import prepare
@@ -51,6 +51,10 @@ DATA_ROOT = "data-root"
 """Run-config key of a deployment: where the server's dataset lives (empty: the loader's default)."""
 DOWNLOAD = "download"
 """Run-config key of a deployment: whether the server and the clients may download a missing dataset."""
+
+
+__getattr__ = moved_names(__name__, {"Received": "fedutils.records:Reply"})
+"""fedutils 0.2's ``Received`` is :class:`fedutils.records.Reply` now (it works, with a warning, until 0.4)."""
 
 
 class FlowerEngineError(FedutilsError):
@@ -84,7 +88,7 @@ class FlowerExecutor:
         reply_timeout: seconds to wait for a round's updates; ``None`` waits for every selected agent.
 
     Attributes:
-        received: per round, what the server was sent: one :class:`Received` per reply.
+        received: per round, what the server was sent: one :class:`~fedutils.records.Reply` per reply.
     """
 
     stacked_evaluation = False
@@ -98,7 +102,7 @@ class FlowerExecutor:
         self.agent_of_node = {node: agent for agent, node in self.node_of_agent.items()}
         self.task = task
         self.reply_timeout = reply_timeout
-        self.received: dict[int, list[Received]] = {}
+        self.received: dict[int, list[Reply]] = {}
 
     def running(self) -> contextlib.AbstractContextManager[None]:
         return contextlib.nullcontext()
@@ -121,7 +125,7 @@ class FlowerExecutor:
                     f"agent {agent_id}'s Flower client failed in round {round_index}: {reply.error.reason}"
                 )
             content_sizes = {} if reply.has_error() else {k: r.count_bytes() for k, r in reply.content.items()}
-            self.received[round_index].append(Received(node, agent_id, reply.has_error(), content_sizes))
+            self.received[round_index].append(Reply(node, agent_id, reply.has_error(), content_sizes))
             if not reply.has_error():
                 updates[agent_id] = record_vector(reply.content[UPDATE], global_params.device)
         answered = [position for position, agent in enumerate(agents) if agent.agent_id in updates]
@@ -130,17 +134,6 @@ class FlowerExecutor:
         if len(answered) < len(agents):
             raise AgentsDropped(answered, stacked)
         return stacked
-
-
-@dataclass(frozen=True)
-class Received:
-    """One reply as the server got it: the sending node, the agent that node said it is (in the query before
-    the first round), whether it answered "offline", and the bytes of each record it carried."""
-
-    node_id: int
-    agent_id: int
-    offline: bool
-    record_bytes: dict[str, int]
 
 
 def agent_nodes(grid: Grid, num_agents: int, *, wait_seconds: float = NODE_WAIT_SECONDS) -> dict[int, int]:
@@ -202,6 +195,7 @@ def serve(
     agents = [RemoteAgent(i, i == config.malicious_agent) for i in range(config.num_agents)]
     execution = FlowerExecutor(grid, node_of_agent, task, reply_timeout)
     result = federate(setup, agents, torch_device, execution, progress=progress)
+    result.engine = EngineName.FLOWER
     result.transcript = execution.received
     return result
 

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 from flwr.app import Context, RecordDict
-from support import QUIET, STARTS_RAY
+from support import CACHED, QUIET, STARTS_RAY
 
 from fedutils import preset, run_experiment
 from fedutils.aggregators import Krum
@@ -33,7 +33,7 @@ from fedutils.flower.client import restore_memory, store_memory
 from fedutils.flower.secure import run_secure_aggregation
 from fedutils.flower.server import FlowerEngineError, agent_nodes
 from fedutils.records import RunResult
-from fedutils.run_options import DataSource, RunOptions
+from fedutils.run_options import DataSource, EngineName, RunOptions
 from fedutils.simulation.execution import drops_out
 from fedutils.simulation.setup import build_agent, prepare
 
@@ -147,7 +147,10 @@ def test_agents_that_drop_out_are_left_out_of_their_round_on_both_engines():
     server goes on with the others. The draws are the run's seeded dropout stream, so both engines (and a
     rerun) drop the same agents, and the records agree."""
     config = preset("smoke", max_rounds=2, attack=ExplicitBoosting(), dropout=0.3)
-    flower, simulator = _both_engines(config)
+    on_flower = CACHED.replace(engine="flower")
+    flower, simulator = run_experiment(config, on_flower), run_experiment(config, SEQUENTIAL)
+    again = run_experiment(config, on_flower)  # a Flower run is cached with what its server was sent
+    assert again.from_cache and again.engine is EngineName.FLOWER and again.transcript == flower.transcript
     for record in flower.records:
         expected = tuple(i for i in range(config.num_agents) if drops_out(config, record.round, i))
         assert record.dropped == expected
@@ -163,7 +166,12 @@ def test_under_secure_aggregation_the_server_cannot_single_out_the_attacker():
     checks of §3.3 flag nobody — while on the same run without it they flag the boosted attacker. The average
     is the simulator's up to SecAgg+'s (stochastic) quantisation."""
     config = preset("smoke", max_rounds=2, attack=ExplicitBoosting(), checks=ServerChecks())
-    secure = run_secure_aggregation(config, QUIET)
+    secure = run_secure_aggregation(config, CACHED)
+    again = run_secure_aggregation(config, CACHED)  # read back from the run cache, every vector and verdict
+    assert again.from_cache and not secure.from_cache
+    for fresh, cached in zip(secure.rounds, again.rounds, strict=True):
+        assert np.array_equal(fresh.received, cached.received) and fresh.received_from == cached.received_from
+        assert (fresh.masked, fresh.checks, fresh.val_accuracy) == (cached.masked, cached.checks, cached.val_accuracy)
     simulator = run_experiment(config, QUIET.replace(executor="sequential"))
     for seen, record in zip(secure.rounds, simulator.records, strict=True):
         assert len(seen.received) == config.num_agents and seen.distinct_vectors == 1

@@ -15,7 +15,7 @@ from fedutils import ConfigError, RunOptions, _compat, preset, run_experiment
 from fedutils.aggregators import Krum, ServerContext, ServerRule
 from fedutils.analysis import frames
 from fedutils.deprecation import RenamedWarning
-from fedutils.records import RunResult
+from fedutils.records import Reply, RunResult
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,6 +77,12 @@ def test_a_name_that_left_a_module_still_resolves_there_with_a_warning(dotted, n
     with pytest.warns(RenamedWarning, match=re.escape(dotted)):
         found = getattr(importlib.import_module(module), name)
     assert found is getattr(importlib.import_module(new), name)
+
+
+def test_the_flower_servers_reply_record_is_the_records_reply_under_its_old_name():
+    server = pytest.importorskip("fedutils.flower.server")
+    with pytest.warns(RenamedWarning, match=re.escape("fedutils.flower.server.Received")):
+        assert server.Received is Reply
 
 
 def test_an_unknown_name_is_still_an_attribute_error():
