@@ -39,13 +39,35 @@ def pytest_configure(config: pytest.Config) -> None:
     torch.set_num_threads(threads)
 
 
+LONG_RUNNING = ("book", "slow")
+"""Markers of the tests that take tens of seconds: their groups are handed out to the workers first."""
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under pytest-xdist (``--dist loadgroup``), the tests of a module with module-scoped fixtures (trained
-    runs, a Flower deployment) are one group, so that its fixtures are built once, not once per worker."""
+    runs, a Flower deployment) are one group, so that its fixtures are built once, not once per worker.
+
+    The groups holding a long test (a chapter, Ray and Flower, the claims) come first, in the reverse of
+    their collection order (Ray and Flower, then Chapter 11 down to Chapter 1), and the short tests after:
+    the workers share out the long ones while both are busy, and the short ones fill the end, so that no
+    worker waits long for the other to finish."""
     for item in items:
         if item.get_closest_marker("xdist_group") is None and _uses_module_fixtures(item):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+    long_groups = {_group(item) for item in items if any(item.get_closest_marker(m) for m in LONG_RUNNING)}
+    order = {
+        group: rank for rank, group in enumerate(dict.fromkeys(_group(i) for i in items if _group(i) in long_groups))
+    }
+    items.sort(key=lambda item: -order[_group(item)] if _group(item) in long_groups else 1)
+
+
+def _group(item: pytest.Item) -> str:
+    """The unit pytest-xdist's loadgroup hands to one worker: the item's group, else the item itself."""
+    marker = item.get_closest_marker("xdist_group")
+    if marker is None:
+        return item.nodeid
+    return marker.args[0] if marker.args else marker.kwargs.get("name", item.nodeid)
 
 
 def _uses_module_fixtures(item: pytest.Item) -> bool:
