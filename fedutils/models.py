@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from fedutils.dropout import Dropout
 from fedutils.options import Choice
 
 
@@ -47,7 +48,7 @@ class ConvClassifier(nn.Module):
         self.classifier = nn.Sequential(
             nn.Linear(num_features, hidden),
             nn.ReLU(),
-            nn.Dropout(dropout),
+            Dropout(dropout),
             nn.Linear(hidden, num_classes),
         )
 
@@ -68,7 +69,7 @@ class ModelA(ConvClassifier):
             nn.ReLU(),
             nn.Conv2d(64, 64, kernel_size=5),
             nn.ReLU(),
-            nn.Dropout(0.25),
+            Dropout(0.25),
         )
         super().__init__(features, num_features=64 * 20 * 20, dropout=0.5, num_classes=num_classes)
 
@@ -108,7 +109,7 @@ class CensusMLP(nn.Module):
         layers: list[nn.Module] = []
         width = num_features
         for _ in range(hidden_layers):
-            layers += [nn.Linear(width, 256), nn.ReLU(), nn.Dropout(0.5)]
+            layers += [nn.Linear(width, 256), nn.ReLU(), Dropout(0.5)]
             width = 256
         self.layers = nn.Sequential(*layers, nn.Linear(width, num_classes))
 
@@ -180,6 +181,12 @@ def load_flat_parameters(model: nn.Module, flat: torch.Tensor) -> nn.Module:
         param.copy_(flat[offset : offset + param.numel()].view_as(param))
         offset += param.numel()
     return model
+
+
+def weight_positions(model: nn.Module) -> torch.Tensor:
+    """The positions of the weights (kernels) in the flat vector, ascending (a CPU long tensor): the entries
+    :func:`weight_mask` selects, found on the host once instead of on the device every time."""
+    return weight_mask(model).nonzero().squeeze(1)
 
 
 def weight_mask(model: nn.Module) -> torch.Tensor:

@@ -16,6 +16,8 @@ from enum import IntEnum
 import numpy as np
 import torch
 
+from fedutils.dropout import device_generator, masks_from
+
 
 class Stream(IntEnum):
     """What a derived seed is used for (part of the derivation key)."""
@@ -25,6 +27,7 @@ class Stream(IntEnum):
     LOCAL_TRAINING = 2
     POISONING = 3
     DROPOUT = 4
+    SECURE_QUANTISATION = 5
 
 
 def derive_seed(seed: int, stream: Stream, *indices: int) -> int:
@@ -38,16 +41,37 @@ def numpy_rng(seed: int, stream: Stream, *indices: int) -> np.random.Generator:
     return np.random.default_rng(derive_seed(seed, stream, *indices))
 
 
+SEEDABLE_ACCELERATORS = ("cuda", "mps")
+"""Device types whose global torch generator :func:`global_rngs_seeded` seeds (and restores) beside the CPU's."""
+
+
+@contextlib.contextmanager
+def global_rngs_seeded(seed: int, device: torch.device | str = "cpu") -> Iterator[None]:
+    """Torch's global generators of the CPU and of ``device`` (one CUDA device, or MPS) seeded with ``seed``
+    inside the block only, and restored afterwards; no other device's generator is touched (where
+    ``torch.manual_seed`` reseeds every GPU, for good)."""
+    device = torch.device(device)
+    accelerator = device.type if device.type in SEEDABLE_ACCELERATORS else None
+    with torch.random.fork_rng(devices=[device] if accelerator else [], device_type=accelerator):
+        torch.random.default_generator.manual_seed(seed)
+        if accelerator == "cuda":
+            index = device.index if device.index is not None else torch.cuda.current_device()
+            torch.cuda.default_generators[index].manual_seed(seed)
+        elif accelerator == "mps":
+            torch.mps.manual_seed(seed)
+        yield
+
+
 @contextlib.contextmanager
 def torch_seeded(seed: int, device: torch.device | str = "cpu") -> Iterator[torch.Generator]:
-    """Seed torch's global RNGs (used by dropout and init) inside the block only.
+    """The seeded streams of one block of work (an agent's round, the initial model) on ``device``.
 
-    Yields a CPU ``torch.Generator`` with the same seed, for explicit draws
-    such as batch permutations. The RNG state outside the block is restored
-    afterwards.
+    Inside the block torch's global generators of the CPU and ``device`` are
+    seeded with ``seed`` (for the initialisation; restored afterwards), and
+    fedutils' dropout layers draw their masks from a generator on ``device``
+    seeded with ``seed`` (:func:`fedutils.dropout.masks_from`, the stream the
+    stacked path gives each copy). Yields a CPU ``torch.Generator`` with the
+    same seed, for explicit draws such as batch permutations.
     """
-    device = torch.device(device)
-    forked = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=forked):
-        torch.manual_seed(seed)
+    with global_rngs_seeded(seed, device), masks_from(device_generator(device, seed)):
         yield torch.Generator().manual_seed(seed)

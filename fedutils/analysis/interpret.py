@@ -40,8 +40,10 @@ with warnings.catch_warnings():  # Captum imports tqdm.auto, which warns where n
     from captum.attr._utils.lrp_rules import EpsilonRule
 
 from fedutils.data.dataset import LabelledData
+from fedutils.dropout import Dropout
 from fedutils.errors import ConfigError
 from fedutils.options import Choice, lookup, require_fraction, require_positive, require_positive_int
+from fedutils.seeding import global_rngs_seeded
 
 
 class Method(Choice):
@@ -120,8 +122,7 @@ def _gradient(model: nn.Module, x: torch.Tensor, target: torch.Tensor, _: Attrib
 
 
 def _smoothgrad(model: nn.Module, x: torch.Tensor, target: torch.Tensor, options: AttributionOptions) -> torch.Tensor:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(options.seed)
+    with global_rngs_seeded(options.seed, x.device):  # NoiseTunnel draws its noise from x's device's generator
         return NoiseTunnel(Saliency(model)).attribute(
             x,
             target=target,
@@ -157,11 +158,11 @@ def _input_x_gradient(model: nn.Module, x: torch.Tensor, target: torch.Tensor, _
 
 
 def _lrp_z(model: nn.Module, x: torch.Tensor, target: torch.Tensor, _: AttributionOptions) -> torch.Tensor:
-    return LRP(copy.deepcopy(model)).attribute(x, target=target)  # Captum's default: ε-rule with ε ≈ 0, the z-rule
+    return LRP(_for_lrp(model)).attribute(x, target=target)  # Captum's default: ε-rule with ε ≈ 0, the z-rule
 
 
 def _lrp_epsilon(model: nn.Module, x: torch.Tensor, target: torch.Tensor, options: AttributionOptions) -> torch.Tensor:
-    ruled = copy.deepcopy(model)  # rules are attributes on the layers: never touch the caller's model
+    ruled = _for_lrp(model)  # rules are attributes on the layers: never touch the caller's model
     for layer in ruled.modules():
         if isinstance(layer, nn.Conv2d | nn.Linear):
             layer.rule = EpsilonRule(epsilon=options.lrp_epsilon)
@@ -170,6 +171,19 @@ def _lrp_epsilon(model: nn.Module, x: torch.Tensor, target: torch.Tensor, option
 
 def _deeplift(model: nn.Module, x: torch.Tensor, target: torch.Tensor, _: AttributionOptions) -> torch.Tensor:
     return DeepLift(model).attribute(x, baselines=torch.zeros_like(x), target=target)
+
+
+def _for_lrp(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` for Captum's LRP, which finds its rules by a layer's exact type: fedutils' seeded
+    dropout (:class:`fedutils.dropout.Dropout`; the identity in eval mode) becomes the ``nn.Dropout`` LRP
+    passes relevance through."""
+    copied = copy.deepcopy(model)
+    for name, layer in list(copied.named_modules()):
+        if type(layer) is Dropout:
+            parent_name, _, child = name.rpartition(".")
+            plain = nn.Dropout(layer.p).train(layer.training)
+            setattr(copied.get_submodule(parent_name) if parent_name else copied, child, plain)
+    return copied
 
 
 ATTRIBUTORS: dict[Method, Attributor] = {

@@ -12,15 +12,17 @@ acts elementwise, and the gradient of the sum with respect to copy i is the
 gradient of copy i's own loss.
 
 Each copy draws its batches and its dropout masks from the same seeded
-streams, in the same order, as :class:`~fedutils.agents.BenignAgent` does
-when it trains alone. On a CPU that gives the same masks, number for number,
-so the two executions agree up to the order of floating-point sums; on a GPU
-the sequential path's fused dropout kernel draws other numbers.
+streams, in the same order, with the same function
+(:func:`fedutils.dropout.dropout_noise`), as
+:class:`~fedutils.agents.BenignAgent` does when it trains alone. So the masks
+are the same, number for number, on any device, and the two executions agree
+up to the order of floating-point sums.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -30,6 +32,7 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from fedutils.data.dataset import LabelledData
+from fedutils.dropout import device_generator, dropout_noise
 from fedutils.progress import progress_bar
 from fedutils.training import BatchOrder, batch_indices, fresh_adam
 
@@ -89,8 +92,10 @@ class StackedNetwork:
         for layer in self.dropout_layers:
             module_name = layer.mask_name.rpartition(".")[0]
             _replace_module(self._training, module_name, _GivenMaskDropout())
-        self._stacked_loss = vmap(self._loss)
-        self._stacked_logits = vmap(self._logits, in_dims=(0, None))
+        # functions of the meta-device modules, not bound methods: a bound method would tie the network to
+        # itself in a cycle, and its cached shards would stay on the GPU until a cyclic garbage collection
+        self._stacked_loss = vmap(functools.partial(_loss, self._training))
+        self._stacked_logits = vmap(functools.partial(_logits, self._evaluating), in_dims=(0, None))
         self._joined: tuple[list[torch.Tensor], LabelledData] | None = None
 
     # -- flat vectors <-> stacked parameter dictionaries ------------------------------------------
@@ -151,7 +156,7 @@ class StackedNetwork:
             raise ValueError("stacked copies must share their batch size; group shards of the same size")
         plan = self._batch_plan(shards, num_steps, seeds, batch_size, batch_order).to(device)
         joined = self._joined_shards(shards)
-        mask_generators = [torch.Generator(device).manual_seed(seed) for seed in seeds]
+        mask_generators = [device_generator(device, seed) for seed in seeds]
 
         params = {name: p.clone().requires_grad_() for name, p in self.unflatten(start.expand(count, -1)).items()}
         optimizer = fresh_adam(list(params.values()), learning_rate)
@@ -187,19 +192,13 @@ class StackedNetwork:
         activations = 3 * batch_size * self.activations_per_example
         return BYTES_PER_FLOAT * (state + activations)
 
-    def _loss(self, params: dict[str, torch.Tensor], masks: dict[str, torch.Tensor], x, y) -> torch.Tensor:
-        return F.cross_entropy(functional_call(self._training, {**params, **masks}, (x,)), y)
-
-    def _logits(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        return functional_call(self._evaluating, params, (x,))
-
     def _draw_masks(
         self, generators: Sequence[torch.Generator], batch: int, like: torch.Tensor
     ) -> dict[str, torch.Tensor]:
         """One step's dropout masks, ``(n, batch, *shape)`` per layer, each copy drawing layer by layer as
         ``nn.Dropout`` does: Bernoulli(1 − p) noise, divided by 1 − p."""
         per_copy = [
-            [_dropout_noise((batch, *layer.example_shape), layer.p, generator, like) for layer in self.dropout_layers]
+            [dropout_noise((batch, *layer.example_shape), layer.p, generator, like) for layer in self.dropout_layers]
             for generator in generators
         ]
         layers = self.dropout_layers
@@ -231,14 +230,16 @@ class StackedNetwork:
         return torch.stack(per_copy, dim=1)
 
 
-def _dropout_noise(shape: tuple[int, ...], p: float, generator: torch.Generator, like: torch.Tensor) -> torch.Tensor:
-    """What ``F.dropout`` multiplies its input by in training: Bernoulli(1 − p) / (1 − p), drawn from
-    ``generator``, with the dtype and device of ``like``."""
-    if p == 0:
-        return like.new_ones(shape)
-    if p == 1:
-        return like.new_zeros(shape)
-    return like.new_empty(shape).bernoulli_(1 - p, generator=generator).div_(1 - p)
+def _loss(
+    network: nn.Module, params: dict[str, torch.Tensor], masks: dict[str, torch.Tensor], x: torch.Tensor, y
+) -> torch.Tensor:
+    """One copy's mean cross-entropy: ``network`` (on ``meta``) with the copy's parameters and dropout masks."""
+    return F.cross_entropy(functional_call(network, {**params, **masks}, (x,)), y)
+
+
+def _logits(network: nn.Module, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """One copy's outputs: ``network`` (on ``meta``, dropout off) with the copy's parameters."""
+    return functional_call(network, params, (x,))
 
 
 def _as_index(rows: slice | torch.Tensor) -> torch.Tensor:
@@ -269,8 +270,9 @@ def _trace(model: nn.Module, input_shape: tuple[int, ...]) -> list[_LeafOutput]:
     """Run one example through a copy of ``model``; every leaf module's output, in call order.
 
     In eval mode, so that dropout draws nothing from torch's global generator (another thread may be
-    using it); the shapes are those of training mode."""
-    probe = copy.deepcopy(model).cpu().eval()
+    using it); the shapes are those of training mode. On the ``meta`` device: only shapes are needed, so
+    nothing is computed and nothing is copied from the model's device."""
+    probe = copy.deepcopy(model).to("meta").eval()
     calls: list[_LeafOutput] = []
     handles = [
         module.register_forward_hook(
@@ -280,7 +282,7 @@ def _trace(model: nn.Module, input_shape: tuple[int, ...]) -> list[_LeafOutput]:
         if not list(module.children())
     ]
     with torch.no_grad():
-        probe(torch.zeros(1, *input_shape))
+        probe(torch.zeros(1, *input_shape, device="meta"))
     for handle in handles:
         handle.remove()
     return calls
