@@ -48,8 +48,14 @@ def batch_indices(
     num_steps: int,
     order: BatchOrder,
     generator: torch.Generator | None = None,
+    device: torch.device | None = None,
 ) -> Iterator[slice | torch.Tensor]:
-    """The rows of each of ``num_steps`` batches: slices (sequential) or index tensors (shuffled)."""
+    """The rows of each of ``num_steps`` batches: slices (sequential) or index tensors (shuffled).
+
+    The shuffled order is drawn whole from ``generator`` (a CPU generator: the permutations are the same on
+    every device) and moved to ``device`` at once, so that a step on a GPU indexes its data with a tensor
+    already there instead of copying one from the host, and waiting for it, every step.
+    """
     batch_size = min(batch_size, num_samples)
     if order is BatchOrder.SEQUENTIAL:
         period = num_samples - batch_size
@@ -58,11 +64,14 @@ def batch_indices(
             yield slice(start, start + batch_size)
         return
     pending = torch.empty(0, dtype=torch.int64)
+    rows = []
     for _ in range(num_steps):
         while len(pending) < batch_size:
             pending = torch.cat([pending, torch.randperm(num_samples, generator=generator)])
-        yield pending[:batch_size]
+        rows.append(pending[:batch_size])
         pending = pending[batch_size:]
+    plan = torch.stack(rows)
+    yield from plan if device is None else plan.to(device)
 
 
 def train_locally(
@@ -81,7 +90,7 @@ def train_locally(
     """
     model.train()
     optimizer = fresh_adam(model, learning_rate)
-    for rows in batch_indices(len(data), batch_size, num_steps, batch_order, generator):
+    for rows in batch_indices(len(data), batch_size, num_steps, batch_order, generator, data.x.device):
         optimizer.zero_grad(set_to_none=True)
         F.cross_entropy(model(data.x[rows]), data.y[rows]).backward()
         optimizer.step()
@@ -162,14 +171,26 @@ def evaluation_from_logits(out: torch.Tensor, labels: torch.Tensor) -> Evaluatio
     )
 
 
+def evaluations_from_logits(out: torch.Tensor, labels: torch.Tensor) -> list[Evaluation]:
+    """:func:`evaluation_from_logits` for each of n models' outputs ``(n, N, classes)``, read from the device
+    at once (the accuracies are the same numbers; the losses may differ from one model's in the last bits)."""
+    accuracy = (out.argmax(-1) == labels).float().mean(-1)
+    loss = F.cross_entropy(out.flatten(0, 1), labels.repeat(len(out)), reduction="none").view(len(out), -1).mean(1)
+    return [Evaluation(a, lo) for a, lo in torch.stack([accuracy, loss], 1).tolist()]
+
+
 def target_outcomes_from_logits(out: torch.Tensor, targets: TargetSet) -> list[TargetOutcome]:
     """What a model's outputs ``(r, classes)`` on the r targets say about each of them."""
-    probabilities = out.softmax(1).cpu()
+    return target_outcomes_from_probabilities(out.softmax(1).cpu(), targets)
+
+
+def target_outcomes_from_probabilities(probabilities: torch.Tensor, targets: TargetSet) -> list[TargetOutcome]:
+    """What a model's class probabilities ``(r, classes)`` (on the CPU) on the r targets say about each."""
     best, predicted = probabilities.max(1)
     return [
         TargetOutcome(
             index=target.index,
-            true_class=int(targets.true_classes[i]),
+            true_class=targets.true_class_list[i],
             target_class=target.target_class,
             confidence=probabilities[i, target.target_class].item(),
             predicted=int(predicted[i]),

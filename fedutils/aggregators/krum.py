@@ -89,9 +89,10 @@ def multi_krum(
         raise ConfigError(f"Multi-Krum must select between 1 and n = {n} updates, got {count!r}.")
     scores = krum_scores(updates, f, squared=squared, mask=mask)
     order = torch.argsort(scores, stable=True)
+    rows = order[:count].sort().values  # in index order, as a boolean mask would take them, without a host sync
     chosen = torch.zeros(n, dtype=torch.bool, device=updates.device)
-    chosen[order[:count]] = True
-    return Aggregation(updates[chosen].mean(dim=0), chosen)
+    chosen[rows] = True
+    return Aggregation(updates.index_select(0, rows).mean(dim=0), chosen)
 
 
 def krum_options(distance: KrumDistance, server: ServerContext) -> dict:

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from fedutils.attacks.base import ConstrainedAttack, MaliciousAgent
 from fedutils.attacks.objectives import ADVERSARIAL_MODEL_FLAG, AdversarialModel, Anchor, distance_penalty
-from fedutils.models import flatten_parameters, load_flat_parameters, weight_mask
+from fedutils.models import flatten_parameters, load_flat_parameters, weight_mask, weight_positions
 from fedutils.options import Choice, cli_flag, require_positive_int
 from fedutils.training import batch_indices, fresh_adam
 
@@ -82,6 +82,7 @@ class AlternatingMinimisationAgent(MaliciousAgent):
         p = self.params
         anchor = self.distance_anchor(p.anchor, p.epochs, global_params, others, generator)
         mask = weight_mask(self.model).to(global_params.device) if p.weights_only else None
+        positions = weight_positions(self.model).to(global_params.device) if p.weights_only else None
         start, base = self.start_and_base(global_params, estimate)
         load_flat_parameters(self.model, start)
         self.model.train()
@@ -89,12 +90,13 @@ class AlternatingMinimisationAgent(MaliciousAgent):
         malicious_optimizer = fresh_adam(self.model, self.training.learning_rate)
         batch = self.training.batch_size
         blocks = max(1, self.training.steps_for(len(self.data), p.epochs) // p.stealth_steps)
-        batches = batch_indices(len(self.data), batch, blocks * p.stealth_steps, self.training.batch_order, generator)
+        steps = blocks * p.stealth_steps
+        batches = batch_indices(len(self.data), batch, steps, self.training.batch_order, generator, self.data.x.device)
         for _ in range(blocks):
             if p.order is StepOrder.MALICIOUS_FIRST:
                 self._malicious_step(malicious_optimizer, mask, base)
             for _ in range(p.stealth_steps):
-                self._stealth_step(stealth_optimizer, next(batches), anchor, mask)
+                self._stealth_step(stealth_optimizer, next(batches), anchor, positions)
             if p.order is StepOrder.STEALTH_FIRST:
                 self._malicious_step(malicious_optimizer, mask, base)
         self.model.eval()
@@ -111,12 +113,12 @@ class AlternatingMinimisationAgent(MaliciousAgent):
         boosted = change * boost if mask is None else torch.where(mask, change * boost, change)
         load_flat_parameters(self.model, before + boosted)
 
-    def _stealth_step(self, optimizer, rows, anchor: torch.Tensor | None, mask: torch.Tensor | None) -> None:
+    def _stealth_step(self, optimizer, rows, anchor: torch.Tensor | None, positions: torch.Tensor | None) -> None:
         """One Adam step on the attacker's own data plus the distance term."""
         optimizer.zero_grad(set_to_none=True)
         loss = F.cross_entropy(self.model(self.data.x[rows]), self.data.y[rows])
         if anchor is not None:
-            loss = loss + distance_penalty(self.model, anchor, self.params.rho, self.params.distance, mask)
+            loss = loss + distance_penalty(self.model, anchor, self.params.rho, self.params.distance, positions)
         loss.backward()
         optimizer.step()
 

@@ -97,10 +97,13 @@ def distance_penalty(
         anchor: w_G + δ_cons as a flat vector (no gradient flows into it).
         rho: ρ, the weight of the term.
         form: squared or half-squared norm.
-        mask: boolean mask over the flat vector, e.g. weights only (SPEC §5.3 ``wt_o``).
+        mask: the parameters to compare, e.g. weights only (SPEC §5.3 ``wt_o``): a boolean mask over the
+            flat vector, or the positions it selects (a long tensor, as :func:`fedutils.models.weight_positions`
+            gives; in a training loop on a GPU pass positions, since a boolean mask makes the host wait for
+            the device at every step). Either selects the same entries in the same order.
     """
     difference = flat_parameters_with_grad(model) - anchor.detach()
     if mask is not None:
-        difference = difference[mask]
+        difference = difference[mask] if mask.dtype == torch.bool else difference.index_select(0, mask)
     scale = 0.5 if form is DistanceForm.HALF_SQUARED else 1.0
     return rho * scale * difference.pow(2).sum()

@@ -57,7 +57,8 @@ class StealthyPoisoningAgent(MaliciousAgent):
         boost = self.boost_factor(p.boost)
         batch = self.training.batch_size
         steps = self.training.steps_for(len(self.data), p.epochs)
-        for rows in batch_indices(len(self.data), batch, steps, self.training.batch_order, generator):
+        order = self.training.batch_order
+        for rows in batch_indices(len(self.data), batch, steps, order, generator, self.data.x.device):
             optimizer.zero_grad(set_to_none=True)
             loss = F.cross_entropy(self.model(self.data.x[rows]), self.data.y[rows])
             loss = loss + boost * self.adversarial_loss_at(p.adversarial_model, base)

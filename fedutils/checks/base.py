@@ -51,10 +51,10 @@ class RoundUpdates:
     weights: torch.Tensor
 
     def others(self, index: int) -> torch.Tensor:
-        """Boolean row mask selecting every update but row ``index``."""
-        mask = torch.ones(len(self.updates), dtype=torch.bool, device=self.updates.device)
-        mask[index] = False
-        return mask
+        """The rows of every update but row ``index``, ascending (indices, not a boolean mask: selecting with
+        them needs no host sync)."""
+        rows = torch.arange(len(self.updates), device=self.updates.device)
+        return torch.cat([rows[:index], rows[index + 1 :]])
 
 
 @dataclass(frozen=True)

@@ -85,12 +85,13 @@ def leave_one_out_ranges(distances: torch.Tensor, index: int) -> DistanceRanges:
     n = len(distances)
     if n < 3:
         raise ValueError(f"a distance band needs at least two other updates, got {n - 1}")
-    others = torch.arange(n, device=distances.device) != index
+    rows = torch.arange(n, device=distances.device)
+    others = torch.cat([rows[:index], rows[index + 1 :]])  # indices, not a boolean mask: no host sync
     among = distances[others][:, others]
     upper = torch.triu_indices(n - 1, n - 1, offset=1, device=distances.device)
     band = among[upper[0], upper[1]]
     own = distances[index, others]
-    return DistanceRanges(band.min().item(), band.max().item(), own.min().item(), own.max().item())
+    return DistanceRanges(*torch.stack([band.min(), band.max(), own.min(), own.max()]).tolist())  # one read
 
 
 @dataclass(frozen=True)

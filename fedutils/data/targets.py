@@ -8,6 +8,7 @@ test index 5454, a sandal (class 5), to be classified as a sneaker (class 7).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -61,6 +62,11 @@ class TargetSet:
 
     def __len__(self) -> int:
         return len(self.targets)
+
+    @functools.cached_property
+    def true_class_list(self) -> list[int]:
+        """The true labels as Python integers, read from the device once (not once per evaluated model)."""
+        return self.true_classes.tolist()
 
     def to(self, device: torch.device | str) -> TargetSet:
         return TargetSet(self.targets, self.x.to(device), self.true_classes.to(device), self.target_classes.to(device))

@@ -26,8 +26,8 @@ from fedutils.training import (
     TargetOutcome,
     evaluate,
     evaluate_targets,
-    evaluation_from_logits,
-    target_outcomes_from_logits,
+    evaluations_from_logits,
+    target_outcomes_from_probabilities,
 )
 
 Outcome = tuple[Evaluation, list[TargetOutcome]]
@@ -98,11 +98,11 @@ class Evaluator:
             model = self._workspace(worker)
             return [self._evaluate_one(model, row) for row in params]
         network = self._network(worker)
-        out = network.logits(params, self.validation.x)
-        target_out = network.logits(params, self.targets.x)
+        evaluations = evaluations_from_logits(network.logits(params, self.validation.x), self.validation.y)
+        probabilities = network.logits(params, self.targets.x).softmax(-1).cpu()  # every candidate's, at once
         return [
-            (evaluation_from_logits(rows, self.validation.y), target_outcomes_from_logits(target_rows, self.targets))
-            for rows, target_rows in zip(out, target_out, strict=True)
+            (evaluation, target_outcomes_from_probabilities(rows, self.targets))
+            for evaluation, rows in zip(evaluations, probabilities, strict=True)
         ]
 
     def _evaluate_one(self, model: nn.Module, params: torch.Tensor) -> Outcome:

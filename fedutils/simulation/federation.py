@@ -64,16 +64,19 @@ def _agent_records(
 def _rule_reports(aggregation: Aggregation, keep: torch.Tensor) -> list[dict[str, Any]]:
     """Per selected agent, what the aggregation rule did with its update (nothing, for updates filtered out)."""
     row_of = (keep.cumsum(0) - 1).tolist()  # an agent's row among the updates the rule saw
+    selected = aggregation.selected.tolist()  # each read from the device once, not once per agent
+    shares = None if aggregation.coordinate_share is None else aggregation.coordinate_share.tolist()
+    clipped = None if aggregation.clipped is None else aggregation.clipped.tolist()
     reports = []
     for kept, row in zip(keep.tolist(), row_of, strict=True):
         if not kept:
             reports.append({"selected": False})
             continue
-        report: dict[str, Any] = {"selected": bool(aggregation.selected[row])}
-        if aggregation.coordinate_share is not None:
-            report["coordinate_share"] = float(aggregation.coordinate_share[row])
-        if aggregation.clipped is not None:
-            report["clipped"] = bool(aggregation.clipped[row])
+        report: dict[str, Any] = {"selected": bool(selected[row])}
+        if shares is not None:
+            report["coordinate_share"] = float(shares[row])
+        if clipped is not None:
+            report["clipped"] = bool(clipped[row])
         reports.append(report)
     return reports
 
