@@ -33,7 +33,7 @@ from fedutils.errors import ConfigError, FedutilsError
 from fedutils.models import ModelName
 from fedutils.options import CLI_FLAG, Choice, CliFlag
 from fedutils.presets import PRESETS, preset
-from fedutils.run_options import DataSource, EngineName, ExecutorName, RunOptions
+from fedutils.run_options import DataSource, EngineName, ExecutorName, GpuArithmetic, RunOptions
 from fedutils.runner import run_experiment
 from fedutils.training import BatchOrder
 
@@ -323,8 +323,16 @@ def _add_run_options(run: argparse.ArgumentParser) -> None:
         default=EngineName.SIMULATOR.value,
         help="what runs the federation: 'simulator' (default), fedutils' own round loop in this process, or "
         "'flower', Flower's simulation engine (Ray) with each agent a Flower client (pip install "
-        "fedutils[flower]). The same records either way; the cache does not tell them apart, so add --no-cache "
-        "to run a cached configuration again on the other engine",
+        "fedutils[flower]). The same records either way; each engine's runs are cached apart",
+    )
+    machine.add_argument(
+        "--gpu-arithmetic",
+        choices=[a.value for a in GpuArithmetic],
+        default=GpuArithmetic.REPRODUCIBLE.value,
+        help="on CUDA only: 'reproducible' (default) turns TF32 off and asks cuDNN for deterministic algorithms, "
+        "so a run gives the same numbers again on the same GPU; 'fast' allows TF32 and cuDNN's autotuning "
+        "(faster on Ampere and newer GPUs, about 1e-3 relative error per product, not the same numbers twice; "
+        "such runs are cached apart and marked in their records)",
     )
     machine.add_argument(
         "--data-root", metavar="DIR", help="folder with the dataset files (default: $FEDUTILS_DATA, Debian, cache)"
@@ -441,6 +449,7 @@ def run_options_from_args(args: argparse.Namespace) -> RunOptions:
         cache=not args.no_cache,
         cache_dir=args.cache_dir,
         progress=not args.quiet,
+        gpu_arithmetic=args.gpu_arithmetic,
     )
 
 

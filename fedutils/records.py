@@ -151,6 +151,16 @@ class RoundRecord:
         )
 
 
+FAST_GPU_ARITHMETIC = "fast_gpu_arithmetic"
+"""The key of a run's JSON that marks a run computed with fast GPU arithmetic (absent otherwise)."""
+
+
+def run_kind(engine: EngineName | str, fast_gpu_arithmetic: bool = False) -> str:
+    """What the run cache keys a run by besides its configuration: its engine, marked when the run used fast GPU
+    arithmetic (``"simulator"``, ``"flower"``, ``"simulator+fast-gpu-arithmetic"``, ...)."""
+    return EngineName(engine).value + ("+fast-gpu-arithmetic" if fast_gpu_arithmetic else "")
+
+
 @dataclass(frozen=True)
 class Reply:
     """One reply a server got from a node, as an engine that runs its agents elsewhere keeps it (Flower).
@@ -201,6 +211,9 @@ class RunResult:
         from_cache: whether this result was read from the cache instead of computed.
         engine: the engine that ran it (:class:`~fedutils.run_options.EngineName`); part of its cache key
             when it is not the simulator, since such a run also holds a transcript.
+        fast_gpu_arithmetic: whether it ran on CUDA with TF32 and cuDNN's autotuning
+            (``RunOptions(gpu_arithmetic="fast")``): other numbers than a reproducible run's, so part of its
+            cache key too.
         transcript: what the engine's server was sent beyond the records, per round, where it keeps it
             (Flower: one :class:`Reply` per reply); stored with the run.
     """
@@ -211,6 +224,7 @@ class RunResult:
     updates: dict[int, torch.Tensor] = field(default_factory=dict, compare=False)
     from_cache: bool = field(default=False, compare=False)
     engine: EngineName = field(default=EngineName.SIMULATOR, compare=False)
+    fast_gpu_arithmetic: bool = field(default=False, compare=False)
     transcript: Mapping[int, Sequence[Reply]] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -218,6 +232,11 @@ class RunResult:
             self.config = ExperimentConfig.from_dict(dict(self.config))
         if not isinstance(self.config, ExperimentConfig):
             raise ConfigError(f"a run's config must be an ExperimentConfig, got {self.config!r}.")
+
+    @property
+    def cache_kind(self) -> str:
+        """The kind of run the cache keeps it as (:func:`run_kind`)."""
+        return run_kind(self.engine, self.fast_gpu_arithmetic)
 
     @property
     def config_dict(self) -> dict[str, Any]:
@@ -296,7 +315,7 @@ class RunResult:
 
     def to_json_dict(self) -> dict[str, Any]:
         """Configuration and records together (with the engine and its transcript for a run not on the
-        simulator): enough to rebuild the result without its final model."""
+        simulator, and the mark of fast GPU arithmetic): enough to rebuild the result without its final model."""
         data: dict[str, Any] = {
             "fedutils_version": __version__,
             "config": self.config_dict,
@@ -304,6 +323,8 @@ class RunResult:
         }
         if self.engine != EngineName.SIMULATOR:
             data["engine"] = EngineName(self.engine).value
+        if self.fast_gpu_arithmetic:
+            data[FAST_GPU_ARITHMETIC] = True
         if self.transcript:
             data["transcript"] = {
                 str(round_index): [dataclasses.asdict(reply) for reply in replies]
@@ -319,8 +340,14 @@ class RunResult:
             for round_index, replies in data.get("transcript", {}).items()
         }
         engine = EngineName(data.get("engine", EngineName.SIMULATOR))
+        fast = bool(data.get(FAST_GPU_ARITHMETIC, False))
         return cls(
-            ExperimentConfig.from_dict(data["config"]), records, final_params, engine=engine, transcript=transcript
+            ExperimentConfig.from_dict(data["config"]),
+            records,
+            final_params,
+            engine=engine,
+            fast_gpu_arithmetic=fast,
+            transcript=transcript,
         )
 
     @classmethod

@@ -37,6 +37,13 @@ class ExecutorName(Choice):
     PARALLEL = "parallel"
 
 
+class GpuArithmetic(Choice):
+    """How exactly CUDA computes (:func:`fedutils.device.cuda_arithmetic`); nothing changes on a CPU or MPS."""
+
+    REPRODUCIBLE = "reproducible"
+    FAST = "fast"
+
+
 class EngineName(Choice):
     """What runs a federation: fedutils' own round loop in this process, or Flower's simulation engine
     (:mod:`fedutils.flower`, the ``flower`` extra)."""
@@ -69,7 +76,8 @@ class DataSource:
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How and where a run executes; none of it is part of the configuration or of the cache key.
+    """How and where a run executes; none of it is part of the configuration, and only the engine and a fast
+    GPU arithmetic are part of the cache key.
 
     Attributes:
         device: ``"auto"`` (CUDA, then MPS, then the CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
@@ -78,13 +86,21 @@ class RunOptions:
             ``"batched"``; all give the same records up to float rounding.
         engine: what runs the federation: ``"simulator"`` (fedutils' round loop in this process) or
             ``"flower"`` (Flower's simulation engine, each agent a Flower client; ``pip install
-            'fedutils[flower]'``). The same records either way; the cache does not tell them apart, so
-            turn ``cache`` off to run a cached configuration again on the other engine.
+            'fedutils[flower]'``). The same records either way; each engine's runs are cached apart, since a
+            Flower run also keeps what its server was sent.
         data: where the dataset lives (:class:`DataSource`).
         cache: reuse a finished run with the same configuration, and store this one.
         cache_dir: the run cache's folder; ``None`` means ``$FEDUTILS_CACHE``, else
             ``~/.cache/fedutils/runs``.
         progress: show progress bars.
+        gpu_arithmetic: on CUDA, ``"reproducible"`` (default: no TF32, cuDNN's deterministic algorithms; the
+            same numbers again on the same GPU) or ``"fast"`` (TF32 and cuDNN's autotuning: faster on Ampere
+            and newer GPUs, about 1e-3 relative error per product, and not the same numbers twice). The one
+            option that changes numbers: a fast run on CUDA is cached under its own key and says so in its
+            records (:attr:`~fedutils.records.RunResult.fast_gpu_arithmetic`). No effect elsewhere.
+        gpu_memory_share: the fraction of the GPU's free memory this run may plan its stacked training for
+            (default 1; runs sharing one GPU at once each take their part: ``record_runs --jobs``, a Ray
+            grid's ``gpus_per_run``). Changes how many agents train as one model, never the numbers.
     """
 
     device: str = AUTO_DEVICE
@@ -94,6 +110,8 @@ class RunOptions:
     cache: bool = True
     cache_dir: Path | None = None
     progress: bool = True
+    gpu_arithmetic: GpuArithmetic = GpuArithmetic.REPRODUCIBLE
+    gpu_memory_share: float = 1.0
 
     def __post_init__(self) -> None:
         if isinstance(self.device, torch.device):
@@ -108,6 +126,8 @@ class RunOptions:
         normalise_fields(self)
         if not isinstance(self.data, DataSource):
             raise ConfigError(f"data must be a fedutils.DataSource (root, download), got {self.data!r}.")
+        if not 0 < self.gpu_memory_share <= 1:
+            raise ConfigError(f"gpu_memory_share must be a fraction in (0, 1], got {self.gpu_memory_share!r}.")
         for name in ("cache", "progress"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}.")
@@ -120,6 +140,10 @@ class RunOptions:
                 f"executor {self.executor.value!r} applies to the simulator engine only: with engine 'flower' "
                 "each Flower client trains its own agent, so leave executor at 'auto'."
             )
+
+    def fast_gpu_arithmetic_on(self, device: torch.device) -> bool:
+        """Whether a run on ``device`` computes with fast GPU arithmetic (asked for, and ``device`` is CUDA)."""
+        return self.gpu_arithmetic is GpuArithmetic.FAST and device.type == "cuda"
 
     def replace(self, **changes: Any) -> RunOptions:
         """A copy with some options changed (validated again)."""

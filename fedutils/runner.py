@@ -23,7 +23,7 @@ from fedutils.deprecation import warn_renamed
 from fedutils.device import resolve_device
 from fedutils.errors import ConfigError
 from fedutils.grids import Grid, GridName, RayGrid, grid_named
-from fedutils.records import RunResult
+from fedutils.records import RunResult, run_kind
 from fedutils.run_options import EngineName, RunOptions
 from fedutils.store import ResultCache
 
@@ -85,10 +85,10 @@ def run_experiment(config: ExperimentConfig, options: RunOptions | None = None, 
         ConfigError: the device is not available here, or the engine's extra is missing.
     """
     options = _run_options(options, legacy, "run_experiment")
-    resolve_device(options.device)  # an unavailable device is refused before any cache lookup or training
+    device = resolve_device(options.device)  # an unavailable device is refused before any cache lookup or training
     store = ResultCache(options.cache_dir) if options.cache else None
     if store is not None:
-        cached = store.load(config.to_dict(), options.engine)
+        cached = store.load(config.to_dict(), run_kind(options.engine, options.fast_gpu_arithmetic_on(device)))
         if cached is not None:
             return cached
     result = engine(options.engine)(config, options)

@@ -42,7 +42,7 @@ import torch
 from fedutils.records import RunResult
 from fedutils.run_options import EngineName
 
-NUMERICS_VERSION = "0.2.0"
+NUMERICS_VERSION = "0.3.1"
 """The fedutils release whose numerics a cached run has: part of every cache key.
 
 Bump it, to the release that makes the change, with any change that moves a
@@ -111,14 +111,14 @@ class ResultCache:
         """Where the run of this configuration of this kind (its engine, for a RunResult) is or would be stored."""
         return self.directory / config_hash(config_dict, kind)
 
-    def load(self, config_dict: dict[str, Any], engine: EngineName | str = EngineName.SIMULATOR) -> RunResult | None:
-        """The cached run of this configuration on ``engine``, or ``None`` when there is none or it is damaged
-        (reported)."""
-        folder = self.folder(config_dict, engine)
+    def load(self, config_dict: dict[str, Any], kind: EngineName | str = EngineName.SIMULATOR) -> RunResult | None:
+        """The cached run of this configuration and kind (:func:`~fedutils.records.run_kind`: its engine, and
+        whether it used fast GPU arithmetic), or ``None`` when there is none or it is damaged (reported)."""
+        folder = self.folder(config_dict, kind)
         if not folder.exists():
             return None
         try:
-            result = _run_result(*_read_entry(folder, config_dict, str(engine)))
+            result = _run_result(*_read_entry(folder, config_dict, str(kind)))
         except DamagedEntry as damage:
             warnings.warn(_damaged(folder, damage), CacheWarning, stacklevel=2)
             return None
@@ -134,7 +134,7 @@ class ResultCache:
         """
         tensors = {PARAMS_FILE: result.final_params, UPDATES_FILE: result.updates or None}
         payload = {k: v for k, v in result.to_json_dict().items() if k != "config"}
-        return self.save_entry(result.config_dict, result.engine, payload, tensors)
+        return self.save_entry(result.config_dict, result.cache_kind, payload, tensors)
 
     def load_entry(
         self, config_dict: dict[str, Any], kind: EngineName | str

@@ -20,7 +20,7 @@ import torch
 from support import CACHED
 
 from fedutils import preset, run_experiment
-from fedutils.records import Reply, RunResult
+from fedutils.records import Reply, RunResult, run_kind
 from fedutils.run_options import EngineName
 from fedutils.store import (
     MANIFEST,
@@ -93,6 +93,16 @@ def test_a_flower_run_is_kept_apart_from_the_simulators_with_its_transcript(stor
     shutil.copytree(cache.folder(CONFIG.to_dict()), flower_entry)  # the simulator's run under the Flower key
     with pytest.warns(CacheWarning, match="a run of another kind"):
         assert cache.load(CONFIG.to_dict(), EngineName.FLOWER) is None
+
+
+def test_a_run_with_fast_gpu_arithmetic_is_cached_apart_and_says_so(stored, tmp_path):
+    cache = ResultCache(tmp_path / "runs")
+    fast = dataclasses.replace(stored, fast_gpu_arithmetic=True)
+    cache.save(fast)
+    assert cache.load(CONFIG.to_dict()) is None  # a reproducible run is not served a fast one's numbers
+    loaded = cache.load(CONFIG.to_dict(), run_kind(EngineName.SIMULATOR, fast_gpu_arithmetic=True))
+    assert loaded.fast_gpu_arithmetic and loaded.to_json_dict()["fast_gpu_arithmetic"] is True
+    _same_run(loaded, stored)
 
 
 def test_an_entry_lists_its_files_with_their_sizes_and_checksums(stored, tmp_path):

@@ -23,7 +23,7 @@ from flwr.clientapp import ClientApp
 from fedutils.agents import Agent
 from fedutils.attacks.base import MaliciousAgent
 from fedutils.config import ExperimentConfig
-from fedutils.device import resolve_device
+from fedutils.device import cuda_arithmetic, resolve_device
 from fedutils.errors import ConfigError
 from fedutils.flower.protocol import (
     AGENT_ID,
@@ -91,7 +91,8 @@ def agent_update(context: Context, task: Task, global_params: torch.Tensor) -> t
     agent = agents.get(agent_id_of(context))
     if isinstance(agent, MaliciousAgent):
         restore_memory(agent, context)
-    update = agent.compute_update(global_params, task.round_index)
+    with cuda_arithmetic(global_params.device, fast=task.fast_gpu_arithmetic):
+        update = agent.compute_update(global_params, task.round_index)
     if isinstance(agent, MaliciousAgent):
         store_memory(agent, context)
     return update

@@ -20,7 +20,7 @@ from flwr.serverapp import Grid, ServerApp
 from flwr.simulation import run_simulation
 
 from fedutils.config import ExperimentConfig
-from fedutils.device import resolve_device
+from fedutils.device import in_ray_worker, resolve_device
 from fedutils.errors import ConfigError
 from fedutils.flower.client import app as client_app
 from fedutils.flower.server import serve
@@ -56,7 +56,15 @@ def run(config: ExperimentConfig, options: RunOptions | None = None, *, client_c
 
     @server_app.main()
     def main(grid: Grid, context: Context) -> None:
-        outcome["result"] = serve(grid, config, device=device, data=options.data, progress=options.progress)
+        outcome["result"] = serve(
+            grid,
+            config,
+            device=device,
+            data=options.data,
+            progress=options.progress,
+            fast_gpu_arithmetic=options.fast_gpu_arithmetic_on(device),
+            client_device=in_ray_worker(device),
+        )
 
     with flower_logs_quiet():
         backend = ray_backend(device, client_cpus)
@@ -74,7 +82,7 @@ def ray_backend(device: torch.device, client_cpus: int) -> dict[str, Any]:
     cores = available_cores()
     if isinstance(client_cpus, bool) or not isinstance(client_cpus, int) or not 1 <= client_cpus <= cores:
         raise ConfigError(f"client_cpus must be an integer from 1 to the {cores} cores available; got {client_cpus!r}.")
-    gpus = 1 if device.type == "cuda" else 0
+    gpus = torch.cuda.device_count() if device.type == "cuda" else 0  # the clients spread over every GPU
     return {
         "client_resources": {"num_cpus": client_cpus, "num_gpus": gpus / (cores // client_cpus)},
         "init_args": {"num_cpus": cores, "num_gpus": gpus, "include_dashboard": False, "log_to_driver": False},

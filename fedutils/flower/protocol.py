@@ -37,6 +37,8 @@ PARTITION_ID = "partition-id"
 DEVICE = "device"
 """A node-config key a SuperNode may set to train on another device than the server asks for."""
 DATA_ROOT = "data-root"
+FAST_GPU_ARITHMETIC = "fast-gpu-arithmetic"
+"""Task key: whether the clients train with fast GPU arithmetic (:class:`Task`)."""
 """A node-config key a SuperNode may set to read its dataset from its own folder."""
 AGENT_OFFLINE = 1000
 """The error code of a reply from a node whose agent dropped out of the round (outside Flower's own codes)."""
@@ -54,6 +56,8 @@ class Task:
         device: the device the server asks the agents to train on (a node may override it).
         data_root: where the dataset lives (a node may override it); empty for the loader's default.
         download: whether a client may download a missing dataset.
+        fast_gpu_arithmetic: whether a client on CUDA trains with TF32 and cuDNN's autotuning
+            (:func:`fedutils.device.cuda_arithmetic`), as the server computes.
     """
 
     experiment: str
@@ -61,12 +65,16 @@ class Task:
     device: str
     data_root: str = ""
     download: bool = True
+    fast_gpu_arithmetic: bool = False
 
     @classmethod
-    def for_run(cls, config: ExperimentConfig, device: torch.device, data: DataSource) -> Task:
+    def for_run(
+        cls, config: ExperimentConfig, device: torch.device, data: DataSource, *, fast_gpu_arithmetic: bool = False
+    ) -> Task:
         """The task of a run (for round 0: :meth:`for_round` sets each round's)."""
         experiment = json.dumps(config.to_dict(), sort_keys=True)
-        return cls(experiment, 0, str(device), "" if data.root is None else str(data.root), data.download)
+        root = "" if data.root is None else str(data.root)
+        return cls(experiment, 0, str(device), root, data.download, fast_gpu_arithmetic)
 
     def for_round(self, round_index: int) -> Task:
         """The task of round ``round_index``."""
@@ -89,6 +97,7 @@ class Task:
                 DEVICE: self.device,
                 DATA_ROOT: self.data_root,
                 "download": self.download,
+                FAST_GPU_ARITHMETIC: self.fast_gpu_arithmetic,
             }
         )
 
@@ -100,6 +109,7 @@ class Task:
             str(record[DEVICE]),
             str(record[DATA_ROOT]),
             bool(record["download"]),
+            bool(record.get(FAST_GPU_ARITHMETIC, False)),
         )
 
 

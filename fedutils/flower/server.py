@@ -29,7 +29,7 @@ from flwr.serverapp import Grid, ServerApp
 from fedutils.agents import Agent
 from fedutils.config import ExperimentConfig
 from fedutils.deprecation import moved_names
-from fedutils.device import resolve_device
+from fedutils.device import cuda_arithmetic, resolve_device
 from fedutils.errors import ConfigError, FedutilsError
 from fedutils.flower.protocol import AGENT_ID, AGENT_OFFLINE, IDENTITY, UPDATE, Task, record_vector, train_content
 from fedutils.records import Reply, RunResult
@@ -175,6 +175,8 @@ def serve(
     data: DataSource | None = None,
     reply_timeout: float | None = None,
     progress: bool = True,
+    fast_gpu_arithmetic: bool = False,
+    client_device: torch.device | None = None,
 ) -> RunResult:
     """Run the experiment ``config`` from a ServerApp: fedutils' server, the agents on the grid's nodes.
 
@@ -186,16 +188,23 @@ def serve(
         data: where the server's (and, unless a node says otherwise, the clients') dataset lives.
         reply_timeout: seconds to wait for a round's updates before going on without the missing ones.
         progress: show the round loop's progress bar.
+        fast_gpu_arithmetic: on CUDA, compute (and ask the agents to train) with TF32 and cuDNN's autotuning.
+        client_device: the device to ask the agents to train on, where it is not the server's (on Flower's
+            simulation engine a client is a Ray worker, whose one visible GPU is ``cuda``).
     """
     torch_device = resolve_device(device)
     source = DataSource() if data is None else data
     setup = prepare(config, source)
     node_of_agent = agent_nodes(grid, config.num_agents)
-    task = Task.for_run(config, torch_device, source)
+    fast = fast_gpu_arithmetic and torch_device.type == "cuda"
+    asked = torch_device if client_device is None else client_device
+    task = Task.for_run(config, asked, source, fast_gpu_arithmetic=fast)
     agents = [RemoteAgent(i, i == config.malicious_agent) for i in range(config.num_agents)]
     execution = FlowerExecutor(grid, node_of_agent, task, reply_timeout)
-    result = federate(setup, agents, torch_device, execution, progress=progress)
+    with cuda_arithmetic(torch_device, fast=fast):
+        result = federate(setup, agents, torch_device, execution, progress=progress)
     result.engine = EngineName.FLOWER
+    result.fast_gpu_arithmetic = fast
     result.transcript = execution.received
     return result
 

@@ -15,7 +15,7 @@ import torch
 
 from fedutils.agents import Agent
 from fedutils.config import ExperimentConfig
-from fedutils.device import resolve_device
+from fedutils.device import cuda_arithmetic, resolve_device
 from fedutils.models import build_model
 from fedutils.records import RunResult
 from fedutils.run_options import RunOptions
@@ -45,10 +45,16 @@ def federate(
 
 
 def run(config: ExperimentConfig, options: RunOptions) -> RunResult:
-    """Run ``config`` in this process on ``options.device``, its local training by ``options.executor``."""
+    """Run ``config`` in this process on ``options.device``, its local training by ``options.executor``, with
+    the GPU arithmetic the options ask for (:func:`~fedutils.device.cuda_arithmetic`)."""
     device = resolve_device(options.device)
     setup = prepare(config, options.data)
-    execution = build_executor(options.executor, device)  # its threads and networks: only for a run that trains
+    # its threads and networks: only for a run that trains
+    execution = build_executor(options.executor, device, memory_share=options.gpu_memory_share)
     if config.dropout:
         execution = WithDropouts(execution, config)
-    return federate(setup, build_agents(setup, device), device, execution, progress=options.progress)
+    fast = options.fast_gpu_arithmetic_on(device)
+    with cuda_arithmetic(device, fast=fast):
+        result = federate(setup, build_agents(setup, device), device, execution, progress=options.progress)
+    result.fast_gpu_arithmetic = fast
+    return result
