@@ -27,7 +27,7 @@ from typing import Any, Protocol, TypeVar
 import torch
 
 from fedutils.config import ExperimentConfig
-from fedutils.device import resolve_device
+from fedutils.device import in_ray_worker, resolve_device
 from fedutils.errors import ConfigError
 from fedutils.options import Choice, require_non_negative, require_positive_int
 from fedutils.progress import progress_bar
@@ -174,6 +174,8 @@ class RayGrid:
             if gpus == 0 and options.device == AUTO_DEVICE:
                 # a task without a GPU share must not pick up a GPU Ray leaves visible
                 task_options = task_options.replace(device=CPU)
+            elif 0 < gpus < 1:  # runs sharing a GPU each plan their stacked training for their share of it
+                task_options = task_options.replace(gpu_memory_share=gpus)
             remote = ray.remote(num_cpus=self.cpus_per_run, num_gpus=gpus)(_run_task)
             pending = {
                 remote.remote(config, self.cpus_per_run, task_options, run_one): key for key, config in missing.items()
@@ -280,6 +282,8 @@ def _run_task(config: ExperimentConfig, cpus: int, options: RunOptions, run_one:
     """One grid run inside a Ray worker: torch on the task's ``cpus`` cores, the executor chosen for that share,
     the result stored in the cache folder named in ``options``."""
     torch.set_num_threads(cpus)
+    if options.device != AUTO_DEVICE:
+        options = options.replace(device=str(in_ray_worker(torch.device(options.device))))
     if options.executor is ExecutorName.AUTO and resolve_device(options.device).type == CPU:
         options = options.replace(executor=ExecutorName.SEQUENTIAL)
     return run_one(config, options)

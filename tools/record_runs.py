@@ -58,9 +58,11 @@ import torch
 from fedutils import run_experiment
 from fedutils.cli import build_parser, config_from_args
 from fedutils.config import ExperimentConfig
+from fedutils.device import resolve_device
 from fedutils.parallel import available_cores
 from fedutils.presets import PRESETS
 from fedutils.run_options import RunOptions
+from fedutils.simulation.execution import resolve_executor
 from fedutils.store import atomic_write
 
 ROUNDS = 4
@@ -104,23 +106,39 @@ def plan(recordings: Sequence[str]) -> list[tuple[str, int]]:
     return [(name, seed) for name in RECORDINGS if name in recordings for seed in RECORDINGS[name][1]]
 
 
-def machine(device: str) -> str:
-    """The machine in words, as the recorded runs' provenance states it."""
-    if device.startswith("cuda") and torch.cuda.is_available():
-        return f"{torch.cuda.get_device_name()} ({os.cpu_count()} CPU cores)"
+def machine(device: torch.device) -> str:
+    """The machine in words, as the recorded runs' provenance states it (``device``: the one the run used)."""
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} ({os.cpu_count()} CPU cores)"
+    if device.type == "mps":
+        return f"Apple GPU (MPS), {os.cpu_count()} CPU cores"
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, no GPU used"
 
 
-def record(recording: str, preset: str, seed: int, device: str, executor: str, progress: bool = True) -> dict[str, Any]:
-    """Run one recording and return it in the recorded-run format with its provenance."""
+def record(
+    recording: str,
+    preset: str,
+    seed: int,
+    device: str,
+    executor: str,
+    progress: bool = True,
+    memory_share: float = 1.0,
+) -> dict[str, Any]:
+    """Run one recording and return it in the recorded-run format with its provenance (``memory_share``: the
+    part of the GPU's memory it may plan for, when several runs share the GPU)."""
     config = configuration(recording, preset, seed)
-    result = run_experiment(config, RunOptions(device=device, executor=executor, cache=False, progress=progress))
+    options = RunOptions(
+        device=device, executor=executor, cache=False, progress=progress, gpu_memory_share=memory_share
+    )
+    result = run_experiment(config, options)
+    used = resolve_device(device)  # what "auto" chose: the provenance names the device and executor that ran
     data = result.to_json_dict()
     data["provenance"] = {
         "command": command(recording, preset, seed),
-        "machine": machine(device),
-        "device": device,
-        "executor": executor,
+        "machine": machine(used),
+        "device": str(used),
+        "executor": resolve_executor(executor, used).value,
+        "gpu_arithmetic": options.gpu_arithmetic.value if used.type == "cuda" else None,
         "date": datetime.date.today().isoformat(),
         "torch": torch.__version__,
         "python": platform.python_version(),
@@ -129,10 +147,13 @@ def record(recording: str, preset: str, seed: int, device: str, executor: str, p
     return data
 
 
-def record_alone(recording: str, preset: str, seed: int, device: str, executor: str, threads: int) -> dict[str, Any]:
-    """:func:`record` in a worker process of ``--jobs``, with ``threads`` torch threads and no progress bars."""
+def record_alone(
+    recording: str, preset: str, seed: int, device: str, executor: str, threads: int, jobs: int
+) -> dict[str, Any]:
+    """:func:`record` in one of ``jobs`` worker processes, with ``threads`` torch threads, no progress bars, and
+    its share of a GPU's memory."""
     torch.set_num_threads(threads)
-    return record(recording, preset, seed, device, executor, progress=False)
+    return record(recording, preset, seed, device, executor, progress=False, memory_share=1 / jobs)
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
@@ -206,7 +227,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     spawn = multiprocessing.get_context("spawn")  # a forked process cannot use CUDA
     with ProcessPoolExecutor(args.jobs, mp_context=spawn) as pool:
         runs = {
-            pool.submit(record_alone, name, args.preset, seed, args.device, args.executor, threads): (name, seed)
+            pool.submit(record_alone, name, args.preset, seed, args.device, args.executor, threads, args.jobs): (
+                name,
+                seed,
+            )
             for name, seed in pending
         }
         for finished in as_completed(runs):

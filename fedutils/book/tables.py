@@ -30,7 +30,9 @@ from fedutils.checks import DistanceCheck, DistanceRanges, distance_ranges
 from fedutils.config import ExperimentConfig, PartitionScheme
 from fedutils.errors import ConfigError
 from fedutils.models import build_model, count_parameters
+from fedutils.presets import preset
 from fedutils.records import RunResult
+from fedutils.simulation.execution import memory_needs
 
 
 def mean_pm_sd(summary: pd.DataFrame, rounds: Sequence[int], digits: int = 2) -> pd.DataFrame:
@@ -244,3 +246,37 @@ def _describe_checks(config: ExperimentConfig) -> str:
         for check in config.checks.checks
     )
     return f"{listed}; {config.checks.mode.value} mode"
+
+
+COLAB_T4_FREE_BYTES = 15 * 2**30
+"""What a Colab T4 (16 GB) offers a fresh session: about 15 GiB (Colab reports 15,360 MiB)."""
+MEMORY_PRESETS = ("fast", "paper", "fast_k100", "paper_k100")
+"""The presets the appendix's GPU memory table covers: each network at k = 10 and k = 100."""
+
+
+def gpu_memory_table(free_bytes: int = COLAB_T4_FREE_BYTES, presets: Sequence[str] = MEMORY_PRESETS) -> pd.DataFrame:
+    """What each preset's run holds on a GPU with ``free_bytes`` free, by the batched executor's own estimate
+    (:func:`~fedutils.simulation.execution.memory_needs`): one agent's stacked training, the data kept on the
+    device, how many of a round's agents train as one model, and the most held at once (MiB and GiB)."""
+    rows = {}
+    for name in presets:
+        config = preset(name)
+        needs = memory_needs(config)
+        rows[name] = {
+            "network": config.model.value,
+            "agents a round": needs.agents,
+            "one agent's training (MiB)": round(needs.per_agent / 2**20),
+            "data on the device (MiB)": round(needs.data / 2**20),
+            "agents stacked at once": needs.group(free_bytes),
+            "peak (GiB)": round(needs.peak(free_bytes) / 2**30, 1),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("preset")
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    """``frame`` as a Markdown table, its index the first column (how a table computed here goes into a page)."""
+    header = [frame.index.name or "", *map(str, frame.columns)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = zip(frame.index, frame.itertuples(index=False), strict=True)
+    lines += ["| " + " | ".join(map(str, [index, *row])) + " |" for index, row in rows]
+    return "\n".join(lines)

@@ -17,8 +17,11 @@ strategy received, on which it runs the experiment's checks as the simulator
 would. Only FedAvg can run under secure aggregation (a robust rule needs the
 single updates too), with every agent in every round. Flower's SecAgg+ rounds
 each parameter to one of 2**22 levels over [−8, 8] stochastically, with
-NumPy's unseeded generator, so a run is the simulator's only up to that
-quantisation and is not reproducible to the last digit.
+NumPy's global generator, which each client seeds from the run's streams
+(the stream ``Stream.SECURE_QUANTISATION`` of :mod:`fedutils.seeding`, by round and agent):
+a run is the simulator's only up to that quantisation, and a rerun gives the
+same aggregates. The masks themselves come from fresh key agreements, as
+they must, so the masked vectors differ from run to run.
 """
 
 from __future__ import annotations
@@ -56,13 +59,14 @@ from flwr.simulation import run_simulation
 from fedutils.checks import RoundUpdates
 from fedutils.config import ExperimentConfig
 from fedutils.deprecation import warn_renamed
-from fedutils.device import resolve_device
+from fedutils.device import in_ray_worker, resolve_device
 from fedutils.errors import ConfigError
-from fedutils.flower.client import agent_update
+from fedutils.flower.client import agent_id_of, agent_update
 from fedutils.flower.engine import flower_logs_quiet, ray_backend
 from fedutils.flower.protocol import DEVICE, Task
 from fedutils.models import build_model
 from fedutils.run_options import DataSource, RunOptions
+from fedutils.seeding import Stream, derive_seed
 from fedutils.simulation.evaluator import Evaluator
 from fedutils.simulation.setup import initial_parameters, prepare, server_resources
 from fedutils.store import ResultCache
@@ -207,6 +211,16 @@ class SecureAggregationRun:
         return rows
 
 
+PARAMETER_DTYPE = np.float32
+"""The networks' parameter type: SecAgg+ hands back its dequantised parameters as float64, which MPS cannot
+hold and in which the server's checks and an attacker's estimate of w_G would run apart from the model's."""
+
+
+def _parameters_on(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """Parameters (or a stack of them) as Flower handed them, in the networks' float32, on ``device``."""
+    return torch.from_numpy(np.asarray(array, dtype=PARAMETER_DTYPE)).to(device)
+
+
 class _AgentClient(NumPyClient):
     """An agent as a classic Flower client: trains from the parameters it is sent and returns w_G + δ_i (SecAgg+
     masks parameters, not updates; the average of w_G + δ_i is w_G plus FedAvg's step with α_i = 1/k)."""
@@ -217,8 +231,12 @@ class _AgentClient(NumPyClient):
     def fit(self, parameters: list[np.ndarray], config: dict[str, Scalar]) -> tuple[list[np.ndarray], int, dict]:
         task = Task.from_record(config)
         device = resolve_device(str(self.node_context.node_config.get(DEVICE, task.device)))
-        global_params = torch.from_numpy(parameters[0]).to(device)
+        global_params = _parameters_on(parameters[0], device)
         update = agent_update(self.node_context, task, global_params)
+        agent = agent_id_of(self.node_context)
+        # SecAgg+ rounds this client's parameters with NumPy's global generator once fit returns: seeded here from
+        # the run's streams, the rounding, and so the aggregate the server unmasks, are the same on every rerun
+        np.random.seed(derive_seed(task.config().seed, Stream.SECURE_QUANTISATION, task.round_index, agent) % 2**32)
         return [(global_params + update).cpu().numpy()], 1, {}
 
 
@@ -258,9 +276,15 @@ class _RecordingGrid:
 class _InspectingFedAvg(FedAvg):
     """FedAvg that keeps what it was handed each round and runs the experiment's checks on it."""
 
-    def __init__(self, config: ExperimentConfig, task: Task, rounds: dict[int, SecureRound], grid: _RecordingGrid):
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        task: Task,
+        rounds: dict[int, SecureRound],
+        grid: _RecordingGrid,
+        device: torch.device,
+    ):
         setup = prepare(config, DataSource(task.data_root or None, task.download))
-        device = torch.device(task.device)
         self.experiment = config
         self.resources = server_resources(setup, device)
         self.evaluator = Evaluator(
@@ -287,7 +311,7 @@ class _InspectingFedAvg(FedAvg):
     def configure_fit(
         self, server_round: int, parameters: Parameters, client_manager: ClientManager
     ) -> list[tuple[ClientProxy, FitIns]]:
-        self.global_params = torch.from_numpy(parameters_to_ndarrays(parameters)[0])
+        self.global_params = _parameters_on(parameters_to_ndarrays(parameters)[0], self.device)
         self.rounds[server_round] = SecureRound(server_round)
         self.recording_grid.current_round = server_round
         return super().configure_fit(server_round, parameters, client_manager)
@@ -300,8 +324,8 @@ class _InspectingFedAvg(FedAvg):
         seen.received = received
         seen.received_from = tuple(int(proxy.cid) for proxy, _ in results)
         if self.experiment.checks is not None:
-            start = self.global_params.to(self.device)
-            updates = torch.from_numpy(received).to(self.device) - start
+            start = self.global_params
+            updates = _parameters_on(received, self.device) - start
             weights = torch.full((len(updates),), self.experiment.aggregation_weight, device=self.device)
             inspection = self.experiment.checks.inspect(RoundUpdates(start, updates, weights), self.resources)
             seen.checks = tuple(
@@ -316,7 +340,7 @@ class _InspectingFedAvg(FedAvg):
     ) -> tuple[float, dict[str, Scalar]] | None:
         if server_round == 0:
             return None
-        evaluation, outcomes = self.evaluator.evaluate(torch.from_numpy(parameters[0]).to(self.device))
+        evaluation, outcomes = self.evaluator.evaluate(_parameters_on(parameters[0], self.device))
         seen = self.rounds[server_round]
         seen.val_accuracy, seen.target_confidence = evaluation.accuracy, outcomes[0].confidence
         return evaluation.loss, {}
@@ -358,14 +382,14 @@ def run_secure_aggregation(
         entry = store.load_entry(config.to_dict(), CACHE_KIND)
         if entry is not None:
             return SecureAggregationRun.from_entry(config, *entry)
-    task = Task.for_run(config, torch_device, options.data)
+    task = Task.for_run(config, in_ray_worker(torch_device), options.data)  # its clients are Ray workers
     rounds: dict[int, SecureRound] = {}
     server_app = ServerApp()
 
     @server_app.main()
     def main(grid: Grid, context: Context) -> None:
         recording = _RecordingGrid(grid, rounds)
-        strategy = _InspectingFedAvg(config, task, rounds, recording)
+        strategy = _InspectingFedAvg(config, task, rounds, recording, torch_device)
         legacy = LegacyContext(context, config=ServerConfig(num_rounds=config.max_rounds), strategy=strategy)
         workflow = SecAggPlusWorkflow(num_shares=SHARES, reconstruction_threshold=RECONSTRUCTION_THRESHOLD)
         DefaultWorkflow(fit_workflow=workflow)(recording, legacy)

@@ -39,8 +39,10 @@ batches and dropout masks from its own seeded stream
 from __future__ import annotations
 
 import contextlib
+import math
 from collections import defaultdict
 from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
 
@@ -48,13 +50,15 @@ import torch
 from torch import nn
 
 from fedutils.agents import Agent, BenignAgent
-from fedutils.config import ExperimentConfig
+from fedutils.config import TEST_SIZES, TRAIN_SIZES, ExperimentConfig
+from fedutils.device import free_memory
 from fedutils.errors import ConfigError
+from fedutils.models import INPUT_SHAPES, build_model
 from fedutils.parallel import ThreadTeam, available_cores, one_intra_op_thread
 from fedutils.progress import progress_bar
 from fedutils.run_options import ExecutorName
 from fedutils.seeding import Stream, numpy_rng
-from fedutils.simulation.batched import StackedNetwork
+from fedutils.simulation.batched import BYTES_PER_FLOAT, StackedNetwork
 
 STACKING_DEVICES = ("cuda", "mps")
 """Device types on which ``auto`` stacks the honest agents (see the module docstring for the measurements)."""
@@ -67,7 +71,8 @@ and trains faster stacked; model A has about 151,000, and its convolutions, stac
 that are slower than one agent's at a time (see the module docstring)."""
 
 MEMORY_SHARE = 0.5
-"""The share of a GPU's free memory that stacked training may plan to use; more agents than fit train in groups."""
+"""The share of a GPU's free memory that stacked training may plan to use; more agents than fit train in groups
+(and a group that runs out of memory all the same is split in two and tried again)."""
 
 
 class AgentsDropped(Exception):
@@ -144,12 +149,15 @@ class BatchedExecutor:
     stacked_evaluation = True
     team = None
 
-    def __init__(self, max_stacked: int | None = None) -> None:
+    def __init__(self, max_stacked: int | None = None, memory_share: float = 1.0) -> None:
         if max_stacked is not None and (
             isinstance(max_stacked, bool) or not isinstance(max_stacked, int) or max_stacked < 1
         ):
             raise ConfigError(f"max_stacked must be an integer of at least 1 or None, got {max_stacked!r}.")
+        if isinstance(memory_share, bool) or not isinstance(memory_share, (int, float)) or not 0 < memory_share <= 1:
+            raise ConfigError(f"memory_share must be a fraction in (0, 1], got {memory_share!r}.")
         self.max_stacked = max_stacked
+        self.memory_share = float(memory_share)
         self._networks = _Networks()
 
     def running(self) -> contextlib.AbstractContextManager[None]:
@@ -165,23 +173,33 @@ class BatchedExecutor:
         for members in groups:
             network = self._networks.get(members[0][1])
             size = self._group_size(network, members[0][1], global_params.device)
-            for start in range(0, len(members), size):
+            start = 0
+            while start < len(members):
                 part = members[start : start + size]
                 description = f"round {round_index}: {len(part)} agents stacked"
-                trained = _train_stacked(network, part, global_params, round_index, progress, description)
+                try:
+                    trained = _train_stacked(network, part, global_params, round_index, progress, description)
+                except torch.cuda.OutOfMemoryError:
+                    if size == 1:
+                        raise
+                    size = max(1, size // 2)  # the plan was too generous: the same agents again, in halves
+                    _release_cached_memory(global_params.device)
+                    continue
                 for (position, _), row in zip(part, trained, strict=True):
                     rows[position] = row
+                start += len(part)
         return torch.stack(rows)  # type: ignore[arg-type]
 
     def _group_size(self, network: StackedNetwork, agent: BenignAgent, device: torch.device) -> int:
-        """How many agents train as one model: ``max_stacked``, else as many as half the free GPU memory holds."""
+        """How many agents train as one model: ``max_stacked``, else as many as :data:`MEMORY_SHARE` of this
+        run's share of the device's free memory holds (:func:`~fedutils.device.free_memory`; no limit on a CPU)."""
         if self.max_stacked is not None:
             return self.max_stacked
-        if device.type != "cuda":
+        free = free_memory(device)
+        if free is None:
             return 1 << 30
-        free, _ = torch.cuda.mem_get_info(device)
         batch = min(agent.training.batch_size, len(agent.data))
-        return max(1, int(MEMORY_SHARE * free) // network.training_bytes(batch))
+        return stacked_group_size(network.training_bytes(batch), int(self.memory_share * free))
 
 
 class ParallelExecutor:
@@ -396,11 +414,64 @@ def resolve_executor(name: str | ExecutorName, device: torch.device, cores: int 
     return ExecutorName.PARALLEL if (cores or available_cores()) >= 2 else ExecutorName.SEQUENTIAL
 
 
-def build_executor(name: str | ExecutorName, device: torch.device) -> Executor:
-    """The executor called ``name`` (see :func:`resolve_executor`) for a run on ``device``."""
+@dataclass(frozen=True)
+class MemoryNeeds:
+    """What a run holds on its device, by the batched executor's own estimate (bytes, float32).
+
+    Attributes:
+        per_agent: one stacked agent's training: parameters, gradients, Adam's two moments, the finished copy
+            and the activations kept for the backward pass
+            (:meth:`~fedutils.simulation.batched.StackedNetwork.training_bytes`).
+        data: every agent's shard and the test split (validation and targets), all kept on the device.
+        agents: the agents trained in a round (k · C).
+    """
+
+    per_agent: int
+    data: int
+    agents: int
+
+    def group(self, free_bytes: int) -> int:
+        """Agents trained as one model with ``free_bytes`` free (:func:`stacked_group_size`), at most a round's."""
+        return min(self.agents, stacked_group_size(self.per_agent, free_bytes - self.data))
+
+    def peak(self, free_bytes: int) -> int:
+        """The most the run holds at once with ``free_bytes`` free: its data and one group's training."""
+        return self.data + self.group(free_bytes) * self.per_agent
+
+
+def memory_needs(config: ExperimentConfig) -> MemoryNeeds:
+    """The memory a run of ``config`` needs on its device, as the batched executor plans it."""
+    shape = INPUT_SHAPES[config.model]
+    network = StackedNetwork(build_model(config.model), shape)
+    per_example = BYTES_PER_FLOAT * math.prod(shape)
+    shard = config.samples_per_agent or TRAIN_SIZES[config.dataset] // config.num_agents
+    examples = shard * config.num_agents + TEST_SIZES[config.dataset]
+    return MemoryNeeds(
+        network.training_bytes(min(config.batch_size, shard)), per_example * examples, config.agents_per_round
+    )
+
+
+def stacked_group_size(bytes_per_agent: int, free_bytes: int) -> int:
+    """How many agents the batched executor trains as one model when each needs ``bytes_per_agent``
+    (:meth:`~fedutils.simulation.batched.StackedNetwork.training_bytes`) and ``free_bytes`` are free to it:
+    as many as :data:`MEMORY_SHARE` of the free memory holds, at least one."""
+    return max(1, int(MEMORY_SHARE * free_bytes) // bytes_per_agent)
+
+
+def _release_cached_memory(device: torch.device) -> None:
+    """Give the blocks torch's allocator caches back to the device (after an out-of-memory error)."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps":
+        torch.mps.empty_cache()
+
+
+def build_executor(name: str | ExecutorName, device: torch.device, *, memory_share: float = 1.0) -> Executor:
+    """The executor called ``name`` (see :func:`resolve_executor`) for a run on ``device`` that may plan with
+    ``memory_share`` of the device's free memory (several runs sharing one GPU each take their part)."""
     choice = resolve_executor(name, device)
     if choice is ExecutorName.BATCHED:
-        return BatchedExecutor()
+        return BatchedExecutor(memory_share=memory_share)
     if choice is ExecutorName.PARALLEL:
         return ParallelExecutor()
     return SequentialExecutor()

@@ -22,7 +22,9 @@ from fedutils.attacks import (
 from fedutils.book.recorded import OBSERVED_PAPER_RUNS
 from fedutils.checks import ServerChecks
 from fedutils.cli import build_parser, config_from_args
+from fedutils.device import resolve_device
 from fedutils.records import RunResult
+from fedutils.simulation.execution import resolve_executor
 from tools import record_runs
 
 AIMED = AdversarialModel.GLOBAL_ESTIMATE
@@ -81,6 +83,16 @@ def test_a_recording_is_written_with_its_provenance_bundled_and_not_repeated(tmp
     unpacked = tmp_path / "unpacked"
     assert record_runs.main(["--from-bundle", str(bundle), "--out", str(unpacked)]) == 0
     assert (unpacked / path.name).read_text() == path.read_text()
+
+
+def test_the_provenance_names_the_device_and_executor_that_auto_chose(monkeypatch):
+    """``--device auto`` on a GPU once recorded "no GPU used" and "auto": the provenance says what ran."""
+    config = record_runs.configuration("observed_none", "smoke", 0)
+    monkeypatch.setattr(record_runs, "configuration", lambda *_: config.replace(max_rounds=1))
+    made = record_runs.record("observed_none", "smoke", 0, "auto", "auto", progress=False)["provenance"]
+    chosen = resolve_device("auto")
+    assert made["device"] == str(chosen) and made["executor"] == resolve_executor("auto", chosen).value
+    assert made["executor"] != "auto" and ("no GPU used" in made["machine"]) == (chosen.type == "cpu")
 
 
 @pytest.mark.slow
