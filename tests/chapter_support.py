@@ -17,71 +17,14 @@ from pathlib import Path
 import papermill
 import pytest
 
+from tools.run_chapters import SMOKE_PARAMETERS
+
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
 NEEDS_ADULT = "09_adult"
 """The chapter that reads UCI Adult: it runs on the real files (the ``adult_copy`` fixture finds them)."""
 EXECUTION_TIMEOUT = 600
 """The longest a cell of a smoke-sized chapter may run (seconds)."""
-
-SMOKE_PARAMETERS: dict[str, dict[str, object]] = {
-    "01_fedavg": {"preset_name": "smoke", "max_rounds": 2, "device": "cpu"},
-    "02_explicit_boosting": {"preset_name": "smoke", "max_rounds": 2, "device": "cpu"},
-    "03_stealth_checks": {
-        "preset_name": "smoke",
-        "max_rounds": 2,
-        "calibration_seeds": [0],
-        "histogram_round": 2,
-        "device": "cpu",
-        "executor": "batched",  # the stacked path, beside the default (parallel on two cores)
-    },
-    "04_stealthy": {"preset_name": "smoke", "max_rounds": 2, "device": "cpu"},
-    "05_alternating": {"preset_name": "smoke", "max_rounds": 2, "device": "cpu"},
-    "06_estimation": {
-        "preset_name": "smoke",
-        "seeds": [0],
-        "alternating_seeds": [0],
-        "table_rounds": [2],
-        "chapter_rounds": 2,
-        "device": "cpu",
-    },
-    "07_robust_aggregation": {
-        "preset_name": "smoke",
-        "samples_per_agent": 200,
-        "paper_rounds": 2,
-        "matrix_rounds": 2,
-        "boosts": [1.0, 10.0],
-        "device": "cpu",
-        "executor": "batched",  # the stacked path, beside the default (parallel on two cores)
-    },
-    "08_interpretability": {
-        "preset_name": "smoke",
-        "samples_per_agent": 200,
-        "rounds": 2,
-        "grid_images": 1,
-        "similarity_images": 5,
-        "device": "cpu",
-    },
-    "09_adult": {
-        "rounds": 2,
-        "stealth_rounds": 2,
-        "histogram_round": 2,
-        "samples_per_agent": 300,
-        "data_root": None,  # the folder of the adult_copy fixture
-        "device": "cpu",
-    },
-    "10_scale": {
-        "preset_name": "smoke",
-        "many_rounds": 2,
-        "samples_per_agent": 200,
-        "target_rounds": 2,
-        "dirichlet_alphas": [1.0],
-        "dirichlet_rounds": 2,
-        "device": "cpu",
-        "executor": "batched",  # the stacked path, beside the default (parallel on two cores)
-    },
-    "11_flower": {"preset_name": "smoke", "rounds": 2, "samples_per_agent": 200, "device": "cpu"},
-}
 
 
 def chapter_group(path: Path) -> pytest.MarkDecorator:

@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -43,6 +44,73 @@ except ImportError:
 """
 """Put before a chapter's cells: what a Jupyter kernel gives its code and a plain Python process lacks."""
 
+SMOKE_PARAMETERS: dict[str, dict[str, object]] = {
+    "01_fedavg": {"preset_name": "smoke", "max_rounds": 2, "device": "cpu"},
+    "02_explicit_boosting": {"preset_name": "smoke", "max_rounds": 2, "device": "cpu"},
+    "03_stealth_checks": {
+        "preset_name": "smoke",
+        "max_rounds": 2,
+        "calibration_seeds": [0],
+        "histogram_round": 2,
+        "device": "cpu",
+        "executor": "batched",  # the stacked path, beside the default (parallel on two cores)
+    },
+    "04_stealthy": {"preset_name": "smoke", "max_rounds": 2, "device": "cpu"},
+    "05_alternating": {"preset_name": "smoke", "max_rounds": 2, "device": "cpu"},
+    "06_estimation": {
+        "preset_name": "smoke",
+        "seeds": [0],
+        "alternating_seeds": [0],
+        "table_rounds": [2],
+        "chapter_rounds": 2,
+        "device": "cpu",
+    },
+    "07_robust_aggregation": {
+        "preset_name": "smoke",
+        "samples_per_agent": 200,
+        "paper_rounds": 2,
+        "matrix_rounds": 2,
+        "boosts": [1.0, 10.0],
+        "device": "cpu",
+        "executor": "batched",  # the stacked path, beside the default (parallel on two cores)
+    },
+    "08_interpretability": {
+        "preset_name": "smoke",
+        "samples_per_agent": 200,
+        "rounds": 2,
+        "grid_images": 1,
+        "similarity_images": 5,
+        "device": "cpu",
+    },
+    "09_adult": {
+        "rounds": 2,
+        "stealth_rounds": 2,
+        "histogram_round": 2,
+        "samples_per_agent": 300,
+        "data_root": None,  # the loader finds Adult (the tests give the adult_copy fixture's folder)
+        "device": "cpu",
+    },
+    "10_scale": {
+        "preset_name": "smoke",
+        "many_rounds": 2,
+        "samples_per_agent": 200,
+        "target_rounds": 2,
+        "dirichlet_alphas": [1.0],
+        "dirichlet_rounds": 2,
+        "device": "cpu",
+        "executor": "batched",  # the stacked path, beside the default (parallel on two cores)
+    },
+    "11_flower": {"preset_name": "smoke", "rounds": 2, "samples_per_agent": 200, "device": "cpu"},
+}
+"""Each chapter's smoke-sized values for its ``parameters`` cell: what the tests run every chapter with
+(papermill) and what ``scripts/gpu_check.py --dry-run`` runs the chapters with (as scripts). ``data_root``
+``None`` lets the loader find UCI Adult where the set-up put it."""
+
+
+def settings_of(parameters: dict[str, object]) -> list[str]:
+    """``parameters`` as ``--set`` lines (``NAME=VALUE``, the value as Python code)."""
+    return [f"{name}={value!r}" for name, value in parameters.items()]
+
 
 def chapter_script(notebook: Path, settings: list[str]) -> str:
     """The code cells of ``notebook`` as one script, magics disabled and ``settings`` after the parameters cell."""
@@ -57,16 +125,45 @@ def chapter_script(notebook: Path, settings: list[str]) -> str:
     return "\n\n".join(pieces) + "\n"
 
 
-def run_chapter(notebook: Path, settings: list[str], environment: dict[str, str]) -> tuple[float, str | None]:
-    """Run one chapter as a script; its wall time in seconds and, if it failed, the last line of its error."""
+def run_within(
+    command: list[str], cwd: Path, environment: dict[str, str], timeout: float | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``command``, its output captured; past ``timeout`` seconds it is stopped with every process it started
+    (a pool of workers too), and :class:`subprocess.TimeoutExpired` is raised."""
+    with subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def run_chapter(
+    notebook: Path, settings: list[str], environment: dict[str, str], timeout: float | None = None
+) -> tuple[float, str | None]:
+    """Run one chapter as a script; its wall time in seconds and, if it failed, the last line of its error.
+
+    Raises:
+        subprocess.TimeoutExpired: it ran past ``timeout`` seconds (and was stopped).
+    """
     with tempfile.NamedTemporaryFile("w", suffix=f"_{notebook.stem}.py", delete=False) as script:
         script.write(chapter_script(notebook, settings))
     started = time.perf_counter()
-    finished = subprocess.run(
-        [sys.executable, script.name], cwd=notebook.parent, env=environment, capture_output=True, text=True
-    )
+    try:
+        finished = run_within([sys.executable, script.name], notebook.parent, environment, timeout)
+    finally:
+        os.unlink(script.name)
     seconds = time.perf_counter() - started
-    os.unlink(script.name)
     if finished.returncode == 0:
         return seconds, None
     lines = [line for line in finished.stderr.splitlines() if line.strip()]
