@@ -74,7 +74,9 @@ from tools.run_chapters import ROOT, SMOKE_PARAMETERS, run_chapter, run_within, 
 DEFAULT_BUDGET = 540.0
 """Seconds one call may spend: a device call is cut at 600, and the last item must still write its files."""
 RESERVE = 15.0
-"""Seconds kept back at the end of the budget: no item starts with less left."""
+"""Seconds kept back at the end of the budget, for the last item to stop and write its files."""
+SHORTEST_ITEM = 5.0
+"""No item starts with less than this left beyond the reserve: it could not finish."""
 STATE, LOG = "state.json", "gpu_check.log"
 EXECUTORS, CHAPTERS, RECORDINGS, RECORDED = "executors.json", "chapters.json", "recordings.json", "recorded.json"
 FLOWER_CHAPTER = "11_flower"
@@ -115,7 +117,7 @@ class Check:
         return self.budget - (time.monotonic() - self.started)
 
     def has_time(self) -> bool:
-        return self.remaining() > RESERVE
+        return self.remaining() > RESERVE + SHORTEST_ITEM
 
     def is_done(self, step: str, item: str) -> bool:
         return item in self.state["done"].get(step, {})

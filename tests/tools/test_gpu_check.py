@@ -20,8 +20,8 @@ pytestmark = pytest.mark.slow  # two budgeted calls: about a minute and a half
 def two_calls(tmp_path_factory):
     out, work = tmp_path_factory.mktemp("gpu-check"), tmp_path_factory.mktemp("gpu-work")
     common = ["--out", str(out), "--work", str(work), "--dry-run"]
-    first = gpu_check.main([*common, "--steps", "recordings", "executors", "chapters", "--budget", "60"])
-    second = gpu_check.main([*common, "--budget", "40"])
+    first = gpu_check.main([*common, "--steps", "recordings", "executors", "chapters", "--budget", "45"])
+    second = gpu_check.main([*common, "--budget", "30"])
     return out, first, second
 
 
