@@ -67,7 +67,7 @@ SMOKE_PARAMETERS: dict[str, dict[str, object]] = {
     },
     "07_robust_aggregation": {
         "preset_name": "smoke",
-        "samples_per_agent": 200,
+        "samples_per_agent": 100,
         "paper_rounds": 2,
         "matrix_rounds": 2,
         "boosts": [1.0, 10.0],
