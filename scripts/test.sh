@@ -4,7 +4,8 @@
 # build of the book. The tests run on every core (pytest-xdist, one worker per core, pinned to it with one
 # torch thread; the notebook kernels and Ray processes a worker starts inherit its core; a chapter and its
 # course copies in one worker, sharing its run cache). On two cores, two workers ran the suite in 463 s
-# and four in 517 s: more workers than cores only add contention.
+# and four in 517 s (2026-12-07; with 0.3.1's tests, two in 458 s and three in 502 s): more workers than
+# cores only add contention.
 #
 #   bash scripts/test.sh            everything (CI runs this)
 #   bash scripts/test.sh --quick    the unit tests and the claims that train for seconds: the inner loop
