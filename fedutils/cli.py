@@ -306,30 +306,32 @@ def _add_run_options(run: argparse.ArgumentParser) -> None:
         "--check", action="append", choices=list(CHECKS), help="a check listed below; repeat for several"
     )
     CHECK_OPTIONS.add_to(checks)
-    machine = run.add_argument_group("machine and files (do not change results)")
+    machine = run.add_argument_group(
+        "machine and files (they change speed, not results; --gpu-arithmetic fast excepted)"
+    )
     machine.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or cuda:N")
-    machine.add_argument(
+    _add_choice(
+        machine,
         "--executor",
-        choices=[e.value for e in ExecutorName],
-        default=ExecutorName.AUTO.value,
-        help="how each round's local training runs: 'batched' trains the honest agents together as one stacked "
+        ExecutorName.AUTO,
+        "how each round's local training runs: 'batched' trains the honest agents together as one stacked "
         "model (fast on a GPU), 'parallel' spreads them over the CPU cores (one thread each), 'sequential' "
         "trains one after another; 'auto' (default) picks batched on CUDA or MPS, parallel on a multi-core CPU. "
         "All give the same results up to float rounding",
     )
-    machine.add_argument(
+    _add_choice(
+        machine,
         "--engine",
-        choices=[e.value for e in EngineName],
-        default=EngineName.SIMULATOR.value,
-        help="what runs the federation: 'simulator' (default), fedutils' own round loop in this process, or "
+        EngineName.SIMULATOR,
+        "what runs the federation: 'simulator' (default), fedutils' own round loop in this process, or "
         "'flower', Flower's simulation engine (Ray) with each agent a Flower client (pip install "
         "fedutils[flower]). The same records either way; each engine's runs are cached apart",
     )
-    machine.add_argument(
+    _add_choice(
+        machine,
         "--gpu-arithmetic",
-        choices=[a.value for a in GpuArithmetic],
-        default=GpuArithmetic.REPRODUCIBLE.value,
-        help="on CUDA only: 'reproducible' (default) turns TF32 off and asks cuDNN for deterministic algorithms, "
+        GpuArithmetic.REPRODUCIBLE,
+        "on CUDA only: 'reproducible' (default) turns TF32 off and asks cuDNN for deterministic algorithms, "
         "so a run gives the same numbers again on the same GPU; 'fast' allows TF32 and cuDNN's autotuning "
         "(faster on Ampere and newer GPUs, about 1e-3 relative error per product, not the same numbers twice; "
         "such runs are cached apart and marked in their records)",
@@ -437,6 +439,11 @@ def checks_from_args(args: argparse.Namespace) -> ServerChecks | None:
             raise ConfigError(f"{flag} applies to the {name} check; add --check {name}.")
     checks = tuple(CHECKS[name](**CHECK_OPTIONS.options_for(CHECKS[name], args)) for name in dict.fromkeys(args.check))
     return ServerChecks(checks, **CHECK_OPTIONS.options_for(ServerChecks, args))
+
+
+def _add_choice(group: argparse._ArgumentGroup, flag: str, default: Choice, help_text: str) -> None:
+    """A flag whose values are the members of ``default``'s :class:`~fedutils.options.Choice`."""
+    group.add_argument(flag, choices=[choice.value for choice in type(default)], default=default.value, help=help_text)
 
 
 def run_options_from_args(args: argparse.Namespace) -> RunOptions:

@@ -11,7 +11,8 @@ import pytest
 from fedutils.aggregators import AGGREGATORS, PRE_AGGREGATORS, FedAvg, Krum, Median, MultiKrum, NormClip, ServerRule
 from fedutils.attacks import ATTACKS
 from fedutils.checks import CHECKS
-from fedutils.cli import build_parser, config_from_args, main
+from fedutils.cli import build_parser, config_from_args, main, run_options_from_args
+from fedutils.run_options import EngineName, ExecutorName, GpuArithmetic
 
 
 def test_run_writes_per_round_json(tmp_path, capsys):
@@ -123,6 +124,17 @@ def test_check_run_writes_verdicts_to_json(tmp_path, capsys):
     assert {c["check"] for c in verdicts} == {"accuracy", "distance"} and all(c["flagged"] for c in verdicts)
     assert [a["aggregated"] for a in rows[0]["agents"]] == [True] * 9 + [False]
     assert "detection_rate" in capsys.readouterr().out
+
+
+def test_machine_options_map_onto_the_run_options():
+    args = build_parser().parse_args(["run", "--executor", "batched", "--gpu-arithmetic", "fast"])
+    options = run_options_from_args(args)
+    assert (options.executor, options.engine, options.gpu_arithmetic) == (
+        ExecutorName.BATCHED,
+        EngineName.SIMULATOR,
+        GpuArithmetic.FAST,
+    )
+    assert run_options_from_args(build_parser().parse_args(["run"])).gpu_arithmetic is GpuArithmetic.REPRODUCIBLE
 
 
 def test_options_map_onto_the_config():
