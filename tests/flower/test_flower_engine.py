@@ -172,6 +172,11 @@ def test_under_secure_aggregation_the_server_cannot_single_out_the_attacker():
     for fresh, cached in zip(secure.rounds, again.rounds, strict=True):
         assert np.array_equal(fresh.received, cached.received) and fresh.received_from == cached.received_from
         assert (fresh.masked, fresh.checks, fresh.val_accuracy) == (cached.masked, cached.checks, cached.val_accuracy)
+    rerun = run_secure_aggregation(config, QUIET)  # computed again: the seeded quantisation gives the same sums
+    for first, second in zip(secure.rounds, rerun.rounds, strict=True):
+        assert np.array_equal(first.received, second.received)
+        assert (first.val_accuracy, first.target_confidence) == (second.val_accuracy, second.target_confidence)
+        assert [m.mean for m in first.masked] != [m.mean for m in second.masked]  # the masks are fresh each run
     simulator = run_experiment(config, QUIET.replace(executor="sequential"))
     for seen, record in zip(secure.rounds, simulator.records, strict=True):
         assert len(seen.received) == config.num_agents and seen.distinct_vectors == 1
