@@ -1,10 +1,12 @@
-"""How and where a run executes — everything that changes its speed, never its numbers.
+"""How and where a run executes — what changes its speed, not its numbers (one switch excepted).
 
 An :class:`~fedutils.config.ExperimentConfig` says *what* a run computes and
 is its cache key; a :class:`RunOptions` says *how and where*: the device, the
 executor that trains a round's agents, the engine that runs the federation,
 where the data lives, whether the run cache is used, whether progress bars
-show. The split is d2l's (the hardware belongs to the ``Trainer``, never to
+show, and how much of a GPU it may plan for. The exception is
+``gpu_arithmetic="fast"`` on CUDA, which trades reproducible numbers for
+speed: such a run is cached and marked apart. The split is d2l's (the hardware belongs to the ``Trainer``, never to
 the model or the data). Every engine, grid and chapter takes one value::
 
     machine = RunOptions(device="cuda", executor="batched")
