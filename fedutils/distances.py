@@ -9,6 +9,13 @@ ROW_BY_ROW_DEVICES = ("mps",)
 there the distances are taken one row of differences at a time."""
 
 
+def rows_except(count: int, index: int, device: torch.device) -> torch.Tensor:
+    """The rows ``0 … count − 1`` but ``index``, ascending, on ``device``: indices rather than a boolean mask,
+    so selecting with them needs no host sync (the same rows in the same order)."""
+    rows = torch.arange(count, device=device)
+    return torch.cat([rows[:index], rows[index + 1 :]])
+
+
 def pairwise_distances(updates: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """The ``(n, n)`` matrix of L2 distances ‖δ_i − δ_j‖ between stacked updates (over ``mask`` if given)."""
     if mask is not None:

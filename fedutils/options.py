@@ -133,5 +133,11 @@ def require_fraction(value: Any, name: str) -> None:
         raise ConfigError(f"{name} must be a fraction between 0 and 1, got {value!r}.")
 
 
+def require_share(value: Any, name: str) -> None:
+    """Raise a one-sentence :class:`ConfigError` unless ``value`` is a share of a whole: a number in (0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise ConfigError(f"{name} must be a fraction in (0, 1], got {value!r}.")
+
+
 def _kinds(hint: Any) -> tuple[Any, ...]:
     return typing.get_args(hint) if typing.get_args(hint) and typing.get_origin(hint) is not tuple else (hint,)

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from fedutils.errors import ConfigError
-from fedutils.options import Choice, normalise_fields, replace_options
+from fedutils.options import Choice, normalise_fields, replace_options, require_share
 
 AUTO_DEVICE = "auto"
 """The device name that picks CUDA, then Apple's MPS, then the CPU (:func:`fedutils.device.resolve_device`)."""
@@ -128,8 +128,7 @@ class RunOptions:
         normalise_fields(self)
         if not isinstance(self.data, DataSource):
             raise ConfigError(f"data must be a fedutils.DataSource (root, download), got {self.data!r}.")
-        if not 0 < self.gpu_memory_share <= 1:
-            raise ConfigError(f"gpu_memory_share must be a fraction in (0, 1], got {self.gpu_memory_share!r}.")
+        require_share(self.gpu_memory_share, "gpu_memory_share")
         for name in ("cache", "progress"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}.")

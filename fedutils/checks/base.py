@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import torch
 
 from fedutils.aggregators.base import Aggregation
+from fedutils.distances import rows_except
 from fedutils.options import Choice, normalise_fields, replace_options
 
 Aggregate = Callable[[torch.Tensor, torch.Tensor], Aggregation]
@@ -51,10 +52,8 @@ class RoundUpdates:
     weights: torch.Tensor
 
     def others(self, index: int) -> torch.Tensor:
-        """The rows of every update but row ``index``, ascending (indices, not a boolean mask: selecting with
-        them needs no host sync)."""
-        rows = torch.arange(len(self.updates), device=self.updates.device)
-        return torch.cat([rows[:index], rows[index + 1 :]])
+        """The rows of every update but row ``index`` (:func:`~fedutils.distances.rows_except`)."""
+        return rows_except(len(self.updates), index, self.updates.device)
 
 
 @dataclass(frozen=True)

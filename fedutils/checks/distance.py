@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import torch
 
 from fedutils.checks.base import CheckOptions, RoundUpdates, ServerResources, Verdict
-from fedutils.distances import pairwise_distances
+from fedutils.distances import pairwise_distances, rows_except
 from fedutils.errors import ConfigError
 from fedutils.options import cli_flag, require_non_negative
 
@@ -85,8 +85,7 @@ def leave_one_out_ranges(distances: torch.Tensor, index: int) -> DistanceRanges:
     n = len(distances)
     if n < 3:
         raise ValueError(f"a distance band needs at least two other updates, got {n - 1}")
-    rows = torch.arange(n, device=distances.device)
-    others = torch.cat([rows[:index], rows[index + 1 :]])  # indices, not a boolean mask: no host sync
+    others = rows_except(n, index, distances.device)
     among = distances[others][:, others]
     upper = torch.triu_indices(n - 1, n - 1, offset=1, device=distances.device)
     band = among[upper[0], upper[1]]

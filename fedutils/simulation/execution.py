@@ -54,6 +54,7 @@ from fedutils.config import TEST_SIZES, TRAIN_SIZES, ExperimentConfig
 from fedutils.device import free_memory
 from fedutils.errors import ConfigError
 from fedutils.models import INPUT_SHAPES, build_model
+from fedutils.options import require_share
 from fedutils.parallel import ThreadTeam, available_cores, one_intra_op_thread
 from fedutils.progress import progress_bar
 from fedutils.run_options import ExecutorName
@@ -154,8 +155,7 @@ class BatchedExecutor:
             isinstance(max_stacked, bool) or not isinstance(max_stacked, int) or max_stacked < 1
         ):
             raise ConfigError(f"max_stacked must be an integer of at least 1 or None, got {max_stacked!r}.")
-        if isinstance(memory_share, bool) or not isinstance(memory_share, (int, float)) or not 0 < memory_share <= 1:
-            raise ConfigError(f"memory_share must be a fraction in (0, 1], got {memory_share!r}.")
+        require_share(memory_share, "memory_share")
         self.max_stacked = max_stacked
         self.memory_share = float(memory_share)
         self._networks = _Networks()
