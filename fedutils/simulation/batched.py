@@ -34,6 +34,7 @@ from torch.func import functional_call, vmap
 from fedutils.data.dataset import LabelledData
 from fedutils.dropout import device_generator, dropout_noise
 from fedutils.progress import progress_bar
+from fedutils.simulation.layerwise import LayerCall, LayerwiseNetwork, plan_layers, trace_layers
 from fedutils.training import BatchOrder, batch_indices, fresh_adam
 
 STACKED_EVAL_SAMPLES = 2_000
@@ -41,6 +42,10 @@ STACKED_EVAL_SAMPLES = 2_000
 Any value gives the same numbers up to float rounding; this bounds the activations held at once."""
 
 BYTES_PER_FLOAT = 4
+
+LAYERWISE_DEVICES = ("cpu",)
+"""Device types on which a plain network's copies run layer by layer as batched matrix products
+(:mod:`fedutils.simulation.layerwise`) rather than under vmap, which pays on a GPU."""
 
 
 class _GivenMaskDropout(nn.Module):
@@ -84,7 +89,7 @@ class StackedNetwork:
         self.names = [name for name, _ in model.named_parameters()]
         self.shapes = [tuple(p.shape) for p in model.parameters()]
         self.num_parameters = sum(p.numel() for p in model.parameters())
-        calls = _trace(model, input_shape)
+        calls = trace_layers(model, input_shape)
         self.dropout_layers = _dropout_layers(calls)
         self.activations_per_example = sum(_numel(call.example_shape) for call in calls)
         self._evaluating = copy.deepcopy(model).eval().to("meta")
@@ -96,6 +101,7 @@ class StackedNetwork:
         # itself in a cycle, and its cached shards would stay on the GPU until a cyclic garbage collection
         self._stacked_loss = vmap(functools.partial(_loss, self._training))
         self._stacked_logits = vmap(functools.partial(_logits, self._evaluating), in_dims=(0, None))
+        self._layerwise: LayerwiseNetwork | None = plan_layers(model, calls, input_shape)
         self._joined: tuple[list[torch.Tensor], LabelledData] | None = None
 
     # -- flat vectors <-> stacked parameter dictionaries ------------------------------------------
@@ -120,7 +126,16 @@ class StackedNetwork:
         """Outputs ``(n, N, classes)`` of the n models ``flat`` ``(n, P)`` on the inputs ``x``, dropout off."""
         params = self.unflatten(flat)
         chunk = max(1, STACKED_EVAL_SAMPLES // len(flat))
-        return torch.cat([self._stacked_logits(params, x[i : i + chunk]) for i in range(0, len(x), chunk)], dim=1)
+        layerwise = self.layerwise_on(flat.device)
+        if layerwise is not None:
+            pieces = [layerwise.forward(params, x[i : i + chunk], shared=True) for i in range(0, len(x), chunk)]
+        else:
+            pieces = [self._stacked_logits(params, x[i : i + chunk]) for i in range(0, len(x), chunk)]
+        return torch.cat(pieces, dim=1)
+
+    def layerwise_on(self, device: torch.device) -> LayerwiseNetwork | None:
+        """The layer-by-layer form, where it exists and pays on ``device`` (:data:`LAYERWISE_DEVICES`)."""
+        return self._layerwise if device.type in LAYERWISE_DEVICES else None
 
     # -- training ---------------------------------------------------------------------------------
 
@@ -161,12 +176,18 @@ class StackedNetwork:
         params = {name: p.clone().requires_grad_() for name, p in self.unflatten(start.expand(count, -1)).items()}
         optimizer = fresh_adam(list(params.values()), learning_rate)
         finished = torch.empty(count, self.num_parameters, dtype=start.dtype, device=device)
+        layerwise = self.layerwise_on(device)
         steps = progress_bar(range(max(num_steps)), desc=description, unit="step", leave=False, disable=not progress)
         for step in steps:
             rows = plan[step]
             masks = self._draw_masks(mask_generators, batch, start)
             optimizer.zero_grad(set_to_none=True)
-            self._stacked_loss(params, masks, joined.x[rows], joined.y[rows]).sum().backward()
+            if layerwise is None:
+                self._stacked_loss(params, masks, joined.x[rows], joined.y[rows]).sum().backward()
+            else:  # the sum of the copies' mean losses, as one sum over every copy's batch
+                outputs = layerwise.forward(params, joined.x[rows], masks)
+                loss = F.cross_entropy(outputs.flatten(0, 1), joined.y[rows].flatten(), reduction="sum")
+                (loss / batch).backward()
             optimizer.step()
             done = [i for i, n in enumerate(num_steps) if n == step + 1]
             if done:
@@ -259,36 +280,7 @@ def _replace_module(root: nn.Module, name: str, replacement: nn.Module) -> None:
     setattr(parent, child, replacement)
 
 
-@dataclass(frozen=True)
-class _LeafOutput:
-    name: str
-    module: nn.Module
-    example_shape: tuple[int, ...]
-
-
-def _trace(model: nn.Module, input_shape: tuple[int, ...]) -> list[_LeafOutput]:
-    """Run one example through a copy of ``model``; every leaf module's output, in call order.
-
-    In eval mode, so that dropout draws nothing from torch's global generator (another thread may be
-    using it); the shapes are those of training mode. On the ``meta`` device: only shapes are needed, so
-    nothing is computed and nothing is copied from the model's device."""
-    probe = copy.deepcopy(model).to("meta").eval()
-    calls: list[_LeafOutput] = []
-    handles = [
-        module.register_forward_hook(
-            lambda m, _inputs, output, name=name: calls.append(_LeafOutput(name, m, tuple(output.shape[1:])))
-        )
-        for name, module in probe.named_modules()
-        if not list(module.children())
-    ]
-    with torch.no_grad():
-        probe(torch.zeros(1, *input_shape, device="meta"))
-    for handle in handles:
-        handle.remove()
-    return calls
-
-
-def _dropout_layers(calls: list[_LeafOutput]) -> list[_DropoutLayer]:
+def _dropout_layers(calls: list[LayerCall]) -> list[_DropoutLayer]:
     """The dropout layers in the order the forward pass calls them, with their output shapes."""
     layers = []
     for call in calls:

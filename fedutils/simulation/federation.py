@@ -29,7 +29,7 @@ from fedutils.config import ExperimentConfig
 from fedutils.progress import progress_bar
 from fedutils.records import AgentRecord, CheckRecord, RoundRecord, RunResult
 from fedutils.seeding import Stream, numpy_rng
-from fedutils.simulation.evaluator import Evaluator
+from fedutils.simulation.evaluator import Evaluator, Outcome
 from fedutils.simulation.execution import AgentsDropped, Executor, SequentialExecutor
 
 
@@ -43,22 +43,32 @@ def select_agents(num_agents: int, per_round: int, rng: np.random.Generator) -> 
 def _agent_records(
     agents: Sequence[Agent],
     updates: torch.Tensor,
-    global_params: torch.Tensor,
-    evaluator: Evaluator | None,
+    outcomes: Sequence[Outcome] | None,
     handling: Sequence[dict[str, Any]],
 ) -> tuple[AgentRecord, ...]:
-    """What the server records of each update: its norm, how it was handled and, if evaluating, w_G + δ_i
-    (all candidates evaluated in one call, so that a stacked evaluator runs them as one model)."""
+    """What the server records of each update: its norm, how it was handled and, if the candidates were
+    evaluated (``outcomes``: one per agent), the accuracy and target confidence of w_G + δ_i."""
     norms = updates.norm(dim=1).tolist()
-    if evaluator is None:
+    if outcomes is None:
         seen: list[tuple[float | None, float | None]] = [(None, None)] * len(agents)
     else:
-        evaluations = evaluator.evaluate_many(global_params + updates)
-        seen = [(evaluation.accuracy, outcomes[0].confidence) for evaluation, outcomes in evaluations]
+        seen = [(evaluation.accuracy, targets[0].confidence) for evaluation, targets in outcomes]
     return tuple(
         AgentRecord(agent.agent_id, agent.is_malicious, norm, accuracy, confidence, **how)
         for agent, norm, (accuracy, confidence), how in zip(agents, norms, seen, handling, strict=True)
     )
+
+
+def _round_evaluations(
+    evaluator: Evaluator, global_params: torch.Tensor, updates: torch.Tensor, new_params: torch.Tensor, agents: bool
+) -> tuple[list[Outcome] | None, Outcome]:
+    """The evaluations a round records: of every w_G^{t−1} + δ_i (if ``agents``) and of w_G^t, all in one
+    call, so that a stacked or threaded evaluator shares the whole round's candidates out at once (alone, the
+    new global model would take one thread while the others wait)."""
+    if not agents:
+        return None, evaluator.evaluate(new_params)
+    outcomes = evaluator.evaluate_many(torch.cat([global_params + updates, new_params.unsqueeze(0)]))
+    return outcomes[:-1], outcomes[-1]
 
 
 def _rule_reports(aggregation: Aggregation, keep: torch.Tensor) -> list[dict[str, Any]]:
@@ -175,12 +185,14 @@ def run_federation(
         aggregation = aggregate(updates, weights) if keep.all() else aggregate(updates[keep], weights[keep])
         reports = _rule_reports(aggregation, keep) if config.aggregator is not None else [{}] * len(selected)
         handling = [{"aggregated": bool(kept), **report} for kept, report in zip(keep.tolist(), reports, strict=True)]
-        agent_evaluator = evaluator if config.evaluate_agents else None
-        agent_records = _agent_records(selected, updates, global_params, agent_evaluator, handling)
+        new_params = global_params + aggregation.step
+        outcomes, (evaluation, target_outcomes) = _round_evaluations(
+            evaluator, global_params, updates, new_params, config.evaluate_agents
+        )
+        agent_records = _agent_records(selected, updates, outcomes, handling)
         if round_index in config.keep_updates:
             kept_updates[round_index] = updates.cpu()
-        global_params = global_params + aggregation.step
-        evaluation, target_outcomes = evaluator.evaluate(global_params)
+        global_params = new_params
         record = RoundRecord(
             round=round_index,
             val_accuracy=evaluation.accuracy,

@@ -253,3 +253,36 @@ def test_a_round_goes_on_without_the_agents_that_dropped_out(small_setup):
     expected = start + (agents[1].update + agents[3].update) / 4 + sum(a.update for a in agents) / 4
     assert torch.allclose(result.final_params, expected, atol=1e-6)
     assert rounds[1].val_accuracy == rounds[0].val_accuracy  # nobody answered: the model did not move
+
+
+class CountingEvaluator(Evaluator):
+    """An evaluator that remembers how many candidates each call evaluated."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.calls: list[int] = []
+
+    def evaluate(self, params):
+        self.calls.append(1)
+        return super().evaluate(params)
+
+    def evaluate_many(self, params):
+        self.calls.append(len(params))
+        return super().evaluate_many(params)
+
+
+@pytest.mark.parametrize("evaluate_agents", [True, False])
+def test_a_round_evaluates_its_candidates_and_the_new_global_model_in_one_call(small_setup, evaluate_agents):
+    """So that a threaded or stacked evaluator shares all of them out at once; the records are unchanged."""
+    config, setup, _ = small_setup
+    config = config.replace(max_rounds=2, evaluate_agents=evaluate_agents)
+    start = initial_parameters(config, 10)
+    agents = _fixed_agents(config, len(start))
+    counting = CountingEvaluator(build_model(config.model), setup.validation, setup.targets)
+    result = run_federation(config, agents, counting, start, progress=False)
+    assert counting.calls == ([config.num_agents + 1] if evaluate_agents else [1]) * 2
+    evaluation, targets = Evaluator(build_model(config.model), setup.validation, setup.targets).evaluate(
+        result.final_params
+    )
+    assert result.records[-1].val_accuracy == pytest.approx(evaluation.accuracy)
+    assert result.records[-1].targets[0].confidence == pytest.approx(targets[0].confidence)
