@@ -25,6 +25,14 @@ ratios against ``before`` and of ``sequential`` over ``batched``, and on CUDA
 the peak memory of the stacked round. Timings on a shared machine are noisy:
 compare ratios from one run.
 
+On a CPU it then measures how near the hardware the honest agents' local
+training runs (the round's updates alone, no evaluation, on the executor
+``auto`` picks): its arithmetic, counted as three times the forward pass's
+multiply-adds (2 FLOP each: the forward pass, and the backward pass's two
+products per layer; the ``fast`` CNN: 0.45 MFLOP forward, 1.34 MFLOP per
+training image), over the machine's float32 FMA peak measured in the same run
+as the best rate of a large matrix product (4,096², on every core).
+
 Usage: python benchmarks/executors.py [--models fast_cnn model_a] [--epochs 1] [--samples 1000] [--json out.json]
 """
 
@@ -32,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import time
@@ -41,13 +50,20 @@ from pathlib import Path
 import torch
 
 from fedutils.aggregators import fedavg
-from fedutils.models import ModelName, build_model
+from fedutils.models import INPUT_SHAPES, ModelName, build_model
 from fedutils.parallel import ThreadTeam
 from fedutils.presets import preset
 from fedutils.run_options import DataSource
 from fedutils.simulation.evaluator import Evaluator
-from fedutils.simulation.execution import BatchedExecutor, Executor, ParallelExecutor, SequentialExecutor
+from fedutils.simulation.execution import (
+    BatchedExecutor,
+    Executor,
+    ParallelExecutor,
+    SequentialExecutor,
+    build_executor,
+)
 from fedutils.simulation.federation import run_federation
+from fedutils.simulation.layerwise import trace_layers
 from fedutils.simulation.setup import build_agents, initial_parameters, prepare
 
 
@@ -120,6 +136,58 @@ def measure(model: str, args: argparse.Namespace, device: torch.device) -> dict[
     return figures
 
 
+PEAK_SIZE = 4096
+"""The side of the square float32 matrix product whose rate stands for the cores' FMA peak."""
+
+
+def fma_peak_gflops(device: torch.device, repeats: int = 5) -> float:
+    """The best rate (GFLOP/s) of a ``PEAK_SIZE``² float32 matrix product here, on every core (the FMA peak
+    as a BLAS reaches it; a hand-written kernel could come a few per cent closer to the data sheet's)."""
+    a = torch.randn(PEAK_SIZE, PEAK_SIZE, device=device)
+    b = torch.randn(PEAK_SIZE, PEAK_SIZE, device=device)
+    best = float("inf")
+    for _ in range(repeats + 1):
+        synchronise(device)
+        started = time.perf_counter()
+        a @ b
+        synchronise(device)
+        best = min(best, time.perf_counter() - started)
+    return 2 * PEAK_SIZE**3 / best / 1e9
+
+
+def training_flops_per_image(model: torch.nn.Module, input_shape: tuple[int, ...]) -> float:
+    """Three times one example's forward multiply-adds, at 2 FLOP each (convolutions and dense layers only)."""
+    macs = 0
+    for call in trace_layers(model, input_shape):
+        if isinstance(call.module, torch.nn.Conv2d):
+            conv = call.module
+            macs += math.prod(call.example_shape) * conv.in_channels // conv.groups * math.prod(conv.kernel_size)
+        elif isinstance(call.module, torch.nn.Linear):
+            macs += call.module.in_features * call.module.out_features
+    return 3 * 2 * macs
+
+
+def training_throughput(model: str, args: argparse.Namespace, device: torch.device) -> dict[str, float]:
+    """The honest agents' local training of one round (the updates, nothing else) on the executor ``auto``
+    picks: seconds, images per second and GFLOP/s (see the module docstring)."""
+    config = preset("fast", model=model, local_epochs=args.epochs, max_rounds=1, stop_accuracy=None)
+    config = config.replace(samples_per_agent=args.samples)
+    setup = prepare(config, DataSource(download=False))
+    start = initial_parameters(config, setup.dataset.num_classes).to(device)
+    agents = build_agents(setup, device)
+    executor = build_executor("auto", device)
+    with executor.running():
+        _, seconds = median_seconds(lambda: executor.updates(agents, start, 1), args.repeats, device)
+    images = sum(agent.num_steps for agent in agents) * config.batch_size
+    flops = training_flops_per_image(build_model(config.model), INPUT_SHAPES[config.model])
+    return {
+        "training s": seconds,
+        "images/s": images / seconds,
+        "MFLOP per image": flops / 1e6,
+        "GFLOP/s": images * flops / seconds / 1e9,
+    }
+
+
 PARALLEL_VARIANTS = {"parallel, stacked": sys.maxsize, "parallel, one at a time": 0}
 """The parallel executor with every thread's agents stacked, and with none stacked (its stacking limit)."""
 
@@ -171,6 +239,16 @@ def main() -> None:
             )
         if "batched peak GiB" in figures:
             print(f"  peak GPU memory of the stacked round: {figures['batched peak GiB']:.2f} GiB")
+        if device.type == "cpu":
+            peak = fma_peak_gflops(device)
+            training = training_throughput(model, args, device)
+            figures.update(training, **{"FMA peak GFLOP/s": peak, "fraction of peak": training["GFLOP/s"] / peak})
+            print(
+                f"  local training alone (auto): {training['training s']:.2f} s, {training['images/s']:,.0f} images/s"
+                f" × {training['MFLOP per image']:.2f} MFLOP = {training['GFLOP/s']:.1f} GFLOP/s;"
+                f" FMA peak here {peak:.0f} GFLOP/s ({PEAK_SIZE}² matrix product):"
+                f" {100 * figures['fraction of peak']:.1f} % of it"
+            )
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=1))
 

@@ -42,7 +42,7 @@ import torch
 from fedutils.records import RunResult
 from fedutils.run_options import EngineName
 
-NUMERICS_VERSION = "0.3.1"
+NUMERICS_VERSION = "0.3.2"
 """The fedutils release whose numerics a cached run has: part of every cache key.
 
 Bump it, to the release that makes the change, with any change that moves a
