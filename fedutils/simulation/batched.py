@@ -11,6 +11,12 @@ the stacked tensors is exactly k independent Adams with fresh state: Adam
 acts elementwise, and the gradient of the sum with respect to copy i is the
 gradient of copy i's own loss.
 
+On a CPU the copies of a plain network (convolutions, dense layers, ReLUs and
+dropout in a chain, as every network of :mod:`fedutils.models` but model A
+is) run layer by layer as batched matrix products instead
+(:mod:`fedutils.simulation.layerwise`): the same function, without vmap's
+grouped convolutions, which cost the ``fast`` CNN more than its dense layers.
+
 Each copy draws its batches and its dropout masks from the same seeded
 streams, in the same order, with the same function
 (:func:`fedutils.dropout.dropout_noise`), as

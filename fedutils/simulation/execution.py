@@ -11,18 +11,19 @@ of the agents it selected and never learns how they were computed:
   On a GPU this is what keeps the device busy: in a probe, one local step of ten agents
   took 3.3 ms (``fast`` CNN) and 4.5 ms (model A) on an H200, against 18.4 and
   21.4 ms for ten agents one by one. On two CPU cores a whole ``fast``
-  round batched took 0.68 of the sequential time (``benchmarks/executors.py``;
-  an earlier probe of the bare step had found it slower there).
+  round batched took 0.51 of the sequential time (``benchmarks/executors.py``,
+  2026-12-08, the copies run layer by layer: :mod:`fedutils.simulation.layerwise`).
 * :class:`ParallelExecutor` splits the honest agents over the CPU cores and
   trains the parts at the same time, in threads with one intra-op thread
   each, while the calling thread computes the attacker's update. On two CPU
-  cores a ``fast`` round took 0.61–0.67 of the sequential time
-  (``benchmarks/executors.py``), because one agent's small operations cannot
-  use two cores. Each thread stacks its agents only for small networks
-  (:data:`CPU_STACKING_LIMIT`): one round's local training of model A on two
-  cores took 8.65 s one agent at a time per thread, 10.05 s stacked and
-  9.96 s sequential; the ``fast`` CNN's took 0.15 s stacked and 0.27 s one
-  at a time (10 agents × 300 images, E = 1; ``benchmarks/cpu_stacking.py``).
+  cores a ``fast`` round took 0.55 of the sequential time
+  (``benchmarks/executors.py``, 2026-12-08), because one agent's small
+  operations cannot use two cores. Each thread stacks its agents only for small
+  networks (:data:`CPU_STACKING_LIMIT`): one round's local training of model A
+  on two cores took 5.25 s one agent at a time per thread, 6.23 s stacked and
+  5.06 s sequential; the ``fast`` CNN's took 0.07 s stacked and 0.13 s one
+  at a time (10 agents × 300 images, E = 1; ``benchmarks/cpu_stacking.py``,
+  2026-12-08).
   It also shares the machine gracefully: beside a second copy
   of itself a round took 2.0–2.8× as long (a fair share is 2×), where the
   sequential path, whose two OpenMP threads per process spin waiting for each

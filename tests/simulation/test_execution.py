@@ -43,15 +43,6 @@ from fedutils.training import BatchOrder
 ROUND_OFF = 1e-10
 
 
-@pytest.fixture
-def float64():
-    """Build networks in float64 inside the test (restored afterwards)."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
-
-
 def _relative_errors(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a - b).norm(dim=-1) / a.norm(dim=-1)
 

@@ -22,14 +22,6 @@ COPIES = 3
 BATCH = 4
 
 
-@pytest.fixture
-def float64():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
-
-
 class TwoSmallConvolutions(nn.Module):
     """Two convolutions (so the second needs its input's gradient), no-bias layers, stride, padding, dilation."""
 
