@@ -22,11 +22,14 @@ from fedutils.models import load_flat_parameters
 from fedutils.parallel import ThreadTeam
 from fedutils.simulation.batched import StackedNetwork
 from fedutils.training import (
+    EVAL_BATCH_SIZE,
     Evaluation,
     TargetOutcome,
     evaluate,
     evaluate_targets,
+    evaluation_from_logits,
     evaluations_from_logits,
+    logits,
     target_outcomes_from_probabilities,
 )
 
@@ -64,8 +67,25 @@ class Evaluator:
         self._networks: list[StackedNetwork] = []
 
     def evaluate(self, params: torch.Tensor) -> Outcome:
-        """Validation accuracy and loss, and the outcome on every target, of the model ``params``."""
-        return self._evaluate_one(self.model, params)
+        """Validation accuracy and loss, and the outcome on every target, of the model ``params``.
+
+        With a team of threads, each computes the outputs of its share of the validation set, cut at whole
+        evaluation batches (:data:`~fedutils.training.EVAL_BATCH_SIZE`): the batches, and so the numbers, are
+        those of one thread evaluating it all, in a fraction of the time (model A's 10,000 images took one
+        core for seconds while the other waited).
+        """
+        if self.team is None or self.team.size == 1:
+            return self._evaluate_one(self.model, params)
+        cuts = _batch_aligned_cuts(len(self.validation), self.team.size)
+
+        def share(worker: int) -> torch.Tensor:
+            model = load_flat_parameters(self._workspace(worker), params)
+            return logits(model, self.validation.x[cuts[worker] : cuts[worker + 1]])
+
+        for worker in range(self.team.size):  # each thread's own workspace, made here rather than in the threads
+            self._workspace(worker)
+        outputs = torch.cat(self.team.map(share))
+        return evaluation_from_logits(outputs, self.validation.y), evaluate_targets(self._workspaces[0], self.targets)
 
     def accuracy(self, params: torch.Tensor) -> float:
         """Validation accuracy (a fraction) of the model ``params``, without the targets."""
@@ -110,6 +130,7 @@ class Evaluator:
         return evaluate(model, self.validation), evaluate_targets(model, self.targets)
 
     def _workspace(self, worker: int) -> nn.Module:
+        """Worker ``worker``'s own copy of the workspace network (worker 0's is ``model``)."""
         while len(self._workspaces) <= worker:
             self._workspaces.append(copy.deepcopy(self.model))
         return self._workspaces[worker]
@@ -118,3 +139,9 @@ class Evaluator:
         while len(self._networks) <= worker:
             self._networks.append(StackedNetwork(self.model, tuple(self.validation.x.shape[1:])))
         return self._networks[worker]
+
+
+def _batch_aligned_cuts(count: int, parts: int) -> list[int]:
+    """``parts + 1`` boundaries that split ``count`` rows into about equal parts of whole evaluation batches."""
+    batches = -(-count // EVAL_BATCH_SIZE)
+    return [min(count, (batches * part // parts) * EVAL_BATCH_SIZE) for part in range(parts)] + [count]

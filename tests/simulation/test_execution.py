@@ -300,3 +300,18 @@ def test_benign_agents_expose_the_seed_their_round_uses():
     benign = [a for a in agents if isinstance(a, BenignAgent)]
     seeds = {(a.agent_id, r): a.stream_seed(r) for a in benign for r in (1, 2)}
     assert len(set(seeds.values())) == len(seeds)
+
+
+@pytest.mark.parametrize("model_name", ["fast_cnn", "model_a"])
+def test_one_model_evaluated_by_a_team_is_the_model_evaluated_alone(model_name):
+    """Each thread takes whole evaluation batches of the validation set, so the numbers are the same, bit for bit."""
+    config = preset("smoke", model=model_name)
+    setup = prepare(config, DataSource(download=False))
+    params = initial_parameters(config, 10)
+    validation = LabelledData(setup.validation.x[:1_050], setup.validation.y[:1_050])  # cuts at 500 and 1,000
+    alone = Evaluator(build_model(config.model), validation, setup.targets)
+    shared = Evaluator(build_model(config.model), validation, setup.targets, team=ParallelExecutor(workers=2).team)
+    with one_intra_op_thread():  # the team's threads have one intra-op thread each, as a parallel run's main thread
+        (evaluation, targets), (expected, expected_targets) = shared.evaluate(params), alone.evaluate(params)
+    assert evaluation == expected
+    assert targets == expected_targets
