@@ -96,9 +96,8 @@ def main() -> None:
     )
 
 
-def _round_seconds(records: object) -> float:
-    """The recorded seconds of the one round in the CLI's ``--json`` file."""
-    rounds = records["rounds"] if isinstance(records, dict) else records
+def _round_seconds(rounds: list[dict]) -> float:
+    """The recorded seconds of the one round in the CLI's ``--json`` file (a list of round records)."""
     return float(rounds[0]["seconds"])
 
 

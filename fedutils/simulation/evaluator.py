@@ -82,8 +82,7 @@ class Evaluator:
             model = load_flat_parameters(self._workspace(worker), params)
             return logits(model, self.validation.x[cuts[worker] : cuts[worker + 1]])
 
-        for worker in range(self.team.size):  # each thread's own workspace, made here rather than in the threads
-            self._workspace(worker)
+        self._make_per_thread(self.team.size, stacked=False)
         outputs = torch.cat(self.team.map(share))
         return evaluation_from_logits(outputs, self.validation.y), evaluate_targets(self._workspaces[0], self.targets)
 
@@ -96,11 +95,7 @@ class Evaluator:
         """:meth:`evaluate` for each row of ``params`` ``(n, P)``."""
         if self.team is None:
             return self._evaluate_rows(0, params)
-        for worker in range(self.team.size):  # each thread's own workspace, made here rather than in the threads
-            if self.stacked:
-                self._network(worker)
-            else:
-                self._workspace(worker)
+        self._make_per_thread(self.team.size, stacked=self.stacked)
         parts = params.tensor_split(self.team.size)
         return [outcome for part in self.team.map(lambda i: self._evaluate_rows(i, parts[i])) for outcome in part]
 
@@ -128,6 +123,15 @@ class Evaluator:
     def _evaluate_one(self, model: nn.Module, params: torch.Tensor) -> Outcome:
         load_flat_parameters(model, params)
         return evaluate(model, self.validation), evaluate_targets(model, self.targets)
+
+    def _make_per_thread(self, workers: int, *, stacked: bool) -> None:
+        """Each of ``workers`` threads' own stacked network or workspace, made here in the calling thread rather
+        than in the threads."""
+        for worker in range(workers):
+            if stacked:
+                self._network(worker)
+            else:
+                self._workspace(worker)
 
     def _workspace(self, worker: int) -> nn.Module:
         """Worker ``worker``'s own copy of the workspace network (worker 0's is ``model``)."""
