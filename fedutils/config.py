@@ -165,14 +165,20 @@ class ExperimentConfig:
             raise ConfigError(f"dirichlet_alpha must be positive, got {self.dirichlet_alpha}.")
         if self.samples_per_agent is not None:
             _require_int(self.samples_per_agent, "samples_per_agent", 1, train_size // self.num_agents)
-        reserved = self.checks.reserved_samples if isinstance(self.checks, ServerChecks) else 0
+        reserved = self.server_reserved_samples
         if reserved >= test_size:
-            raise ConfigError(f"held_out_samples must be below the test split's {test_size} examples, got {reserved}.")
+            option = "held_out_samples" if reserved == self._checks_reserved else "the rule's root set"
+            raise ConfigError(f"{option} must be below the test split's {test_size} examples, got {reserved}.")
         if self.validation_samples is not None:
             _require_int(self.validation_samples, "validation_samples", 1, test_size - reserved)
         if self.attack is not None:
             if not isinstance(self.attack, AttackParams):
                 raise ConfigError(f"attack must be an attack's options (fedutils.attacks), got {self.attack!r}.")
+            if self.attack.attackers >= self.num_agents:
+                raise ConfigError(
+                    f"attackers (f) must leave at least one honest agent among k = {self.num_agents}, "
+                    f"got {self.attack.attackers}."
+                )
             if self.attack.malicious_agent is not None and self.attack.malicious_agent >= self.num_agents:
                 raise ConfigError(
                     f"malicious_agent must be between 0 and k − 1 = {self.num_agents - 1}, "
@@ -239,8 +245,18 @@ class ExperimentConfig:
     @property
     def reported_validation_size(self) -> int:
         """How many test examples the reported validation accuracy uses (the server's held-out ones excluded)."""
-        reserved = self.checks.reserved_samples if self.checks is not None else 0
-        return self.validation_samples or TEST_SIZES[self.dataset] - reserved
+        return self.validation_samples or TEST_SIZES[self.dataset] - self.server_reserved_samples
+
+    @property
+    def _checks_reserved(self) -> int:
+        return self.checks.reserved_samples if isinstance(self.checks, ServerChecks) else 0
+
+    @property
+    def server_reserved_samples(self) -> int:
+        """The last test examples set aside as the server's own data: an accuracy check's held-out examples or
+        a rule's root set (FLTrust), whichever is larger — both are drawn from the same reserve."""
+        rule = self.aggregator.reserved_samples() if isinstance(self.aggregator, ServerRule) else 0
+        return max(self._checks_reserved, rule)
 
     @property
     def agents_per_round(self) -> int:
@@ -253,6 +269,16 @@ class ExperimentConfig:
         if self.attack is None:
             return None
         return self.num_agents - 1 if self.attack.malicious_agent is None else self.attack.malicious_agent
+
+    @property
+    def malicious_agents(self) -> tuple[int, ...]:
+        """The attackers' indices: the paper's one (:attr:`malicious_agent`), or the last f of f colluding
+        attackers; empty without an attack."""
+        if self.attack is None:
+            return ()
+        if self.attack.attackers == 1:
+            return (self.malicious_agent,)
+        return tuple(range(self.num_agents - self.attack.attackers, self.num_agents))
 
     @property
     def aggregation_weight(self) -> float:

@@ -46,6 +46,8 @@ class AgentRecord:
         coordinate_share: with a coordinate-wise rule (median, trimmed mean,
             Bulyan), the fraction of the step's coordinates taken from this update.
         clipped: with norm clipping, whether the update was scaled down.
+        weight: with a rule that weighs the updates itself (FLTrust, FoolsGold), this update's share of the step.
+        cluster: with a clustering rule (FLAME), the cluster it was put in (−1: noise).
     """
 
     agent_id: int
@@ -57,6 +59,18 @@ class AgentRecord:
     selected: bool | None = None
     coordinate_share: float | None = None
     clipped: bool | None = None
+    weight: float | None = None
+    cluster: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; the reports added since fedutils 0.3 (``weight``, ``cluster``) only when set, so
+        the records of earlier rules read as they did."""
+        out = dataclasses.asdict(self)
+        return {k: v for k, v in out.items() if k not in ADDED_AGENT_REPORTS or v is not None}
+
+
+ADDED_AGENT_REPORTS = ("weight", "cluster")
+""":class:`AgentRecord` fields added in fedutils 0.4, written only when a rule reports them."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +106,10 @@ class RoundRecord:
     ``targets_hit`` counts those predicted as their target class.
     ``checks`` holds the server's verdicts (empty when no checks ran);
     ``dropped`` the ids of selected agents that sent no update (a real
-    federation's clients may drop out; never in the simulator).
+    federation's clients may drop out; never in the simulator);
+    ``server_state`` what a rule that remembers across rounds carried out
+    of this round (:meth:`~fedutils.aggregators.RuleState.summary`; empty
+    for the others).
     """
 
     round: int
@@ -103,6 +120,7 @@ class RoundRecord:
     seconds: float
     checks: tuple[CheckRecord, ...] = ()
     dropped: tuple[int, ...] = ()
+    server_state: dict[str, float] = field(default_factory=dict)
 
     @property
     def target_confidence(self) -> float:
@@ -132,10 +150,10 @@ class RoundRecord:
             "targets_hit": self.targets_hit,
             "seconds": self.seconds,
             "targets": [dataclasses.asdict(t) for t in self.targets],
-            "agents": [dataclasses.asdict(a) for a in self.agents],
+            "agents": [a.to_dict() for a in self.agents],
             "checks": [dataclasses.asdict(c) for c in self.checks],
             "dropped": list(self.dropped),
-        }
+        } | ({"server_state": dict(self.server_state)} if self.server_state else {})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RoundRecord:
@@ -148,6 +166,7 @@ class RoundRecord:
             seconds=data["seconds"],
             checks=tuple(CheckRecord(**c) for c in data.get("checks", ())),
             dropped=tuple(data.get("dropped", ())),
+            server_state=dict(data.get("server_state", {})),
         )
 
 

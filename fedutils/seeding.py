@@ -28,6 +28,7 @@ class Stream(IntEnum):
     POISONING = 3
     DROPOUT = 4
     SECURE_QUANTISATION = 5
+    SERVER = 6
 
 
 def derive_seed(seed: int, stream: Stream, *indices: int) -> int:

@@ -34,7 +34,9 @@ from fedutils.aggregators.base import (
     Aggregator,
     PreAggregation,
     PreAggregator,
+    RuleState,
     ServerContext,
+    ServerNeed,
     check_stack,
 )
 from fedutils.aggregators.bulyan import Bulyan, bulyan
@@ -59,7 +61,9 @@ __all__ = [
     "NormClip",
     "PreAggregation",
     "PreAggregator",
+    "RuleState",
     "ServerContext",
+    "ServerNeed",
     "ServerRule",
     "ServerStep",
     "TrimmedMean",

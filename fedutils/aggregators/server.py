@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from fedutils.aggregators.base import Aggregation, Aggregator, PreAggregator, ServerContext
+from fedutils.aggregators.base import Aggregation, Aggregator, PreAggregator, ServerContext, ServerNeed
 from fedutils.aggregators.clipping import NormClip
 from fedutils.aggregators.mean import FedAvg
 from fedutils.aggregators.registry import AGGREGATORS, PRE_AGGREGATORS
@@ -102,6 +102,15 @@ class ServerRule:
         """The stages as one name, e.g. ``"norm_clip → krum"``."""
         return " → ".join([*(stage.name for stage in self.pre), self.rule.name])
 
+    @property
+    def needs(self) -> frozenset[ServerNeed]:
+        """What the rule and its pre-aggregators need of the server besides the updates."""
+        return frozenset(self.rule.needs).union(*(stage.needs for stage in self.pre))
+
+    def reserved_samples(self) -> int:
+        """How many of the server's validation examples the rule trains on (FLTrust's root set)."""
+        return self.rule.reserved_samples()
+
     def minimum_updates(self) -> int:
         """The fewest updates per round for which the rule, behind its pre-aggregators, has the updates its
         assumption on n and f needs."""
@@ -134,11 +143,17 @@ class ServerRule:
         if not self.pre:
             return result
         share = result.coordinate_share
+        if result.clipped is not None:
+            clipped_by_rule = _to_round_rows(result.clipped, sources)
+            clipped = clipped_by_rule if clipped is None else clipped | clipped_by_rule
         return Aggregation(
             result.step,
             _to_round_rows(result.selected, sources),
             None if share is None else _shares_to_round_rows(share, sources),
-            clipped if result.clipped is None else clipped | _to_round_rows(result.clipped, sources),
+            clipped,
+            weight=None if result.weight is None else _shares_to_round_rows(result.weight, sources),
+            cluster=result.cluster if sources is None else None,  # a cluster of mixed rows names no one row
+            state=result.state,
         )
 
     def to_dict(self) -> dict[str, Any]:

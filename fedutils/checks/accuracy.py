@@ -64,7 +64,10 @@ class AccuracyCheck(CheckOptions):
         base, updates, weights = round_updates.global_params, round_updates.updates, round_updates.weights
         count = len(updates)
         others = [round_updates.others(i) for i in range(count)]
-        leave_one_out = torch.stack([server.aggregate(updates[rows], weights[rows]).step for rows in others])
+        context = round_updates.context
+        leave_one_out = torch.stack(
+            [server.aggregate(updates[rows], weights[rows], server=context.rows(rows)).step for rows in others]
+        )
         accuracies = server.held_out_accuracies(torch.cat([base + updates, base + leave_one_out]))
         verdicts = []
         for own, without in zip(accuracies[:count], accuracies[count:], strict=True):

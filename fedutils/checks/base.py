@@ -11,18 +11,20 @@ from __future__ import annotations
 import abc
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, ClassVar
 
 import torch
 
-from fedutils.aggregators.base import Aggregation
+from fedutils.aggregators.base import Aggregation, ServerContext, ServerNeed
 from fedutils.distances import rows_except
 from fedutils.options import Choice, normalise_fields, replace_options
 
-Aggregate = Callable[[torch.Tensor, torch.Tensor], Aggregation]
-"""An aggregation rule: stacked updates ``(n, parameters)`` and their weights ``(n,)`` → the step (and a report)."""
+Aggregate = Callable[..., Aggregation]
+"""The server's aggregation, called as ``aggregate(updates, weights, server=context)``: stacked updates
+``(n, parameters)``, their weights ``(n,)`` and the round's :class:`~fedutils.aggregators.ServerContext` → the
+step (and a report)."""
 
 
 class CheckMode(Choice):
@@ -45,11 +47,13 @@ class RoundUpdates:
         global_params: w_G^{t−1}, the model the agents started from (flat).
         updates: the agents' updates δ_i^t, shape ``(n, parameters)``.
         weights: their aggregation weights α_i, shape ``(n,)``.
+        context: what the server's rule may use this round besides them (agents, state, its own update).
     """
 
     global_params: torch.Tensor
     updates: torch.Tensor
     weights: torch.Tensor
+    context: ServerContext = field(default_factory=ServerContext)
 
     def others(self, index: int) -> torch.Tensor:
         """The rows of every update but row ``index`` (:func:`~fedutils.distances.rows_except`)."""
@@ -66,11 +70,20 @@ class ServerResources:
             kept apart from the reported test data (all evaluated in one call).
         aggregate: the server's aggregation rule (FedAvg in the paper).
         weight_mask: True for the parameters that are weights (kernels), False for biases.
+        context: what its rule may use in every round (the weight mask, the run's seed); the federation adds
+            each round's facts (:meth:`~fedutils.aggregators.ServerContext.for_round`).
+        server_update: the server's own update from w_G^{t−1} on its root data in round t (FLTrust's g_0),
+            ``None`` when its rule needs none.
+        needs: what its rule needs of each round's context (:class:`~fedutils.aggregators.ServerNeed`); the
+            federation passes only that (reading which agents a subset of rows holds makes the host wait).
     """
 
     held_out_accuracies: Callable[[torch.Tensor], list[float]]
     aggregate: Aggregate
     weight_mask: torch.Tensor
+    context: ServerContext = field(default_factory=ServerContext)
+    server_update: Callable[[torch.Tensor, int], torch.Tensor] | None = None
+    needs: frozenset[ServerNeed] = frozenset()
 
 
 @dataclass(frozen=True)

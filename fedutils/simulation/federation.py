@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from fedutils.agents import Agent
-from fedutils.aggregators import Aggregation, fedavg
+from fedutils.aggregators import Aggregation, RuleState, ServerContext, ServerNeed, fedavg
+from fedutils.attacks.tailored import second_phase
 from fedutils.checks import Inspection, RoundUpdates, ServerChecks, ServerResources
 from fedutils.config import ExperimentConfig
 from fedutils.progress import progress_bar
@@ -77,6 +78,8 @@ def _rule_reports(aggregation: Aggregation, keep: torch.Tensor) -> list[dict[str
     selected = aggregation.selected.tolist()  # each read from the device once, not once per agent
     shares = None if aggregation.coordinate_share is None else aggregation.coordinate_share.tolist()
     clipped = None if aggregation.clipped is None else aggregation.clipped.tolist()
+    weight = None if aggregation.weight is None else aggregation.weight.tolist()
+    cluster = None if aggregation.cluster is None else aggregation.cluster.tolist()
     reports = []
     for kept, row in zip(keep.tolist(), row_of, strict=True):
         if not kept:
@@ -87,6 +90,10 @@ def _rule_reports(aggregation: Aggregation, keep: torch.Tensor) -> list[dict[str
             report["coordinate_share"] = float(shares[row])
         if clipped is not None:
             report["clipped"] = bool(clipped[row])
+        if weight is not None:
+            report["weight"] = float(weight[row])
+        if cluster is not None:
+            report["cluster"] = int(cluster[row])
         reports.append(report)
     return reports
 
@@ -129,6 +136,11 @@ def _empty_round(
     )
 
 
+def _plain_fedavg(updates: torch.Tensor, weights: torch.Tensor, *, server: ServerContext) -> Aggregation:
+    """The paper's server when the run configures none: FedAvg, which needs nothing of the context."""
+    return fedavg(updates, weights)
+
+
 def run_federation(
     config: ExperimentConfig,
     agents: Sequence[Agent],
@@ -161,7 +173,10 @@ def run_federation(
         raise ValueError(f"expected agents with ids 0 … {config.num_agents - 1} in order")
     if (config.checks is not None or config.aggregator is not None) and server is None:
         raise ValueError("config sets checks or an aggregator, so run_federation needs server=server_resources(...)")
-    aggregate = fedavg if server is None else server.aggregate
+    aggregate = _plain_fedavg if server is None else server.aggregate
+    context = ServerContext(seed=config.seed) if server is None else server.context
+    rule_state: RuleState | None = None  # what a rule that remembers carries from round to round
+    needs = frozenset() if server is None else server.needs
     executor = SequentialExecutor() if executor is None else executor
     sampling = numpy_rng(config.seed, Stream.AGENT_SAMPLING)
     global_params = initial_params.clone()
@@ -175,14 +190,28 @@ def run_federation(
         if not selected:  # nobody answered: the global model stays as it is
             records.append(_empty_round(round_index, evaluator, global_params, dropped, started))
             continue
+        updates = second_phase(selected, updates)  # colluding attackers craft from the round's updates
         weights = torch.full((len(selected),), config.aggregation_weight, device=updates.device)
+        round_context = context.for_round(
+            round_index,
+            global_params=global_params,
+            agent_ids=tuple(agent.agent_id for agent in selected) if ServerNeed.AGENT_IDS in needs else None,
+            state=rule_state,
+            server_update=None
+            if server is None or server.server_update is None
+            else server.server_update(global_params, round_index),
+        )
         check_records: tuple[CheckRecord, ...] = ()
         keep = torch.ones(len(selected), dtype=torch.bool, device=updates.device)
         if config.checks is not None and server is not None:
-            inspection = config.checks.inspect(RoundUpdates(global_params, updates, weights), server)
+            inspection = config.checks.inspect(RoundUpdates(global_params, updates, weights, round_context), server)
             check_records = _check_records(inspection, config.checks, selected)
             keep = inspection.keep
-        aggregation = aggregate(updates, weights) if keep.all() else aggregate(updates[keep], weights[keep])
+        if keep.all():
+            aggregation = aggregate(updates, weights, server=round_context)
+        else:
+            aggregation = aggregate(updates[keep], weights[keep], server=round_context.rows(keep))
+        rule_state = aggregation.state if aggregation.state is not None else rule_state
         reports = _rule_reports(aggregation, keep) if config.aggregator is not None else [{}] * len(selected)
         handling = [{"aggregated": bool(kept), **report} for kept, report in zip(keep.tolist(), reports, strict=True)]
         new_params = global_params + aggregation.step
@@ -202,6 +231,7 @@ def run_federation(
             seconds=time.perf_counter() - started,
             checks=check_records,
             dropped=dropped,
+            server_state={} if rule_state is None else rule_state.summary(),
         )
         records.append(record)
         rounds.set_postfix(val_acc=f"{record.val_accuracy:.3f}", target_conf=f"{record.target_confidence:.2f}")

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from fedutils.agents import Agent, BenignAgent, LocalTraining
-from fedutils.aggregators import ServerContext, ServerRule
+from fedutils.aggregators import ServerContext, ServerNeed, ServerRule
 from fedutils.checks import ServerResources
 from fedutils.config import DatasetName, ExperimentConfig, PartitionScheme
 from fedutils.data.adult import load_adult
@@ -27,7 +27,7 @@ from fedutils.deprecation import warn_renamed
 from fedutils.models import build_model, flatten_parameters, weight_mask
 from fedutils.parallel import ThreadTeam
 from fedutils.run_options import DataSource
-from fedutils.seeding import Stream, derive_seed, torch_seeded
+from fedutils.seeding import Stream, derive_seed, numpy_rng, torch_seeded
 from fedutils.simulation.evaluator import Evaluator
 
 _LOADERS = {DatasetName.FASHION_MNIST: load_fashion_mnist, DatasetName.ADULT: load_adult}
@@ -45,7 +45,9 @@ class Setup:
         targets: the adversarial target set.
         held_out: the server's own validation data for accuracy checking (the
             last examples of the test split, targets excluded), or ``None``
-            when no accuracy check runs.
+            when no accuracy check runs and no rule needs data of its own.
+        root: the server's root set, drawn from ``held_out``, when its rule trains on one (FLTrust), else
+            ``None``.
     """
 
     config: ExperimentConfig
@@ -54,6 +56,7 @@ class Setup:
     validation: LabelledData
     targets: TargetSet
     held_out: LabelledData | None = None
+    root: LabelledData | None = None
 
     def agent_data(self, agent_id: int) -> LabelledData:
         """Agent ``agent_id``'s training examples, contiguous in memory."""
@@ -96,12 +99,16 @@ def prepare(
     shards = partition(config, dataset.train.y.numpy())
     validation = dataset.test.subset(slice(0, config.reported_validation_size))
     targets = make_target_set(dataset.test, config.targets, dataset.class_names)
-    reserved = config.checks.reserved_samples if config.checks is not None else 0
-    held_out = None
+    reserved = config.server_reserved_samples
+    held_out = root = None
     if reserved:
         indices = np.arange(len(dataset.test) - reserved, len(dataset.test))
         held_out = dataset.test.subset(np.setdiff1d(indices, [t.index for t in config.targets]))
-    return Setup(config, dataset, shards, validation, targets, held_out)
+    if config.aggregator is not None and config.aggregator.reserved_samples():
+        assert held_out is not None  # the rule's reserve is part of ``reserved``
+        draw = numpy_rng(config.seed, Stream.SERVER, 0)
+        root = held_out.subset(config.aggregator.rule.root_indices(held_out.y.numpy(), draw))
+    return Setup(config, dataset, shards, validation, targets, held_out, root)
 
 
 def initial_parameters(config: ExperimentConfig, num_classes: int) -> torch.Tensor:
@@ -121,7 +128,7 @@ def build_agent(setup: Setup, agent_id: int, device: torch.device, workspace: nn
         workspace = build_model(config.model, setup.dataset.num_classes).to(device)
     training = LocalTraining(config.local_epochs, config.batch_size, config.learning_rate, config.batch_order)
     data = setup.agent_data(agent_id).to(device)
-    if agent_id != config.malicious_agent or config.attack is None:
+    if agent_id not in config.malicious_agents:
         return BenignAgent(agent_id, data, workspace, training, config.seed)
     return config.attack.agent_class(
         agent_id=agent_id,
@@ -147,18 +154,30 @@ def server_resources(
     """What the server works with: its aggregation rule, the model's weight mask and accuracy on its held-out
     data (``stacked`` and ``team``: how it evaluates many candidates, see
     :class:`~fedutils.simulation.evaluator.Evaluator`)."""
-    model = build_model(setup.config.model, setup.dataset.num_classes).to(device)
+    config = setup.config
+    model = build_model(config.model, setup.dataset.num_classes).to(device)
     mask = weight_mask(model).to(device)
-    rule = setup.config.aggregator or ServerRule()
-    context = ServerContext(weight_mask=mask)
+    rule = config.aggregator or ServerRule()
+    context = ServerContext(weight_mask=mask, seed=config.seed)
+    server_update = None
+    if ServerNeed.SERVER_UPDATE in rule.needs:
+        if setup.root is None:
+            raise ValueError(f"{rule.name} trains on a root set, but the setup drew none (use prepare(config)).")
+        training = LocalTraining(config.local_epochs, config.batch_size, config.learning_rate, config.batch_order)
+        workspace = build_model(config.model, setup.dataset.num_classes).to(device)
+        trusted = BenignAgent(server_agent_id(config), setup.root.to(device), workspace, training, config.seed)
+        server_update = trusted.compute_update
+    accuracies = _no_held_out_data
+    if setup.held_out is not None:
+        checker = Evaluator(model, setup.held_out.to(device), setup.targets.to(device), stacked=stacked, team=team)
+        accuracies = checker.accuracies
+    return ServerResources(accuracies, rule, mask, context, server_update, rule.needs)
 
-    def aggregate(updates: torch.Tensor, weights: torch.Tensor):
-        return rule(updates, weights, server=context)
 
-    if setup.held_out is None:
-        return ServerResources(_no_held_out_data, aggregate, mask)
-    checker = Evaluator(model, setup.held_out.to(device), setup.targets.to(device), stacked=stacked, team=team)
-    return ServerResources(checker.accuracies, aggregate, mask)
+def server_agent_id(config: ExperimentConfig) -> int:
+    """The id the server's own training on its root set draws its batch order with: one past the last agent's,
+    so its stream is its own."""
+    return config.num_agents
 
 
 def _no_held_out_data(params: torch.Tensor) -> list[float]:

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from fedutils.aggregators import fedavg
+from fedutils.aggregators import FedAvg, ServerRule
 from fedutils.analysis import checks_frame, detection_rates, flags_per_round, rates_at_thresholds
 from fedutils.checks import (
     AccuracyCheck,
@@ -62,7 +62,7 @@ def test_needs_two_benign_updates():
 def _server(accuracy=lambda params: 1.0, mask=None, size=50):
     """A server whose held-out accuracy of a model is ``accuracy(params)``."""
     mask = torch.ones(size, dtype=torch.bool) if mask is None else mask
-    return ServerResources(lambda stack: [accuracy(params) for params in stack], fedavg, mask)
+    return ServerResources(lambda stack: [accuracy(params) for params in stack], ServerRule(FedAvg()), mask)
 
 
 def _round(updates: torch.Tensor) -> RoundUpdates:
