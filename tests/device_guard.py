@@ -53,6 +53,11 @@ ALLOWED_SYNCS: dict[str, str] = {
     "aggregators.bulyan.bulyan": "Bulyan's θ selected updates become the rows of its trimmed mean",
     "aggregators.geometric_median.geometric_median": "Weiszfeld stops when the objective improves too little",
     "distances.pairwise_distances": "a rule's or check's weights-only columns of the round's updates, once a round",
+    "aggregators.base.rows": "which agents a subset of the round's rows holds (FoolsGold's histories), per subset",
+    "aggregators.centered_clipping.summary": "the centre's norm for the round's record, once a round",
+    "aggregators.foolsgold.summary": "the largest history norm for the round's record, once a round",
+    "aggregators.flame.flame_admitted": "HDBSCAN clusters the n × n cosine distances on the host, once a round",
+    "attacks.min_max.search_gamma": "the γ search reads whether each γ is feasible, about 20 reads a round",
 }
 """Innermost fedutils function (``module.function``, without ``fedutils.``) → why it may make the host wait."""
 

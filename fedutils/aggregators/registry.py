@@ -8,13 +8,22 @@ subclass with its options, its pure function and its docstring) and one line in
 
 from __future__ import annotations
 
+from fedutils.aggregators.arc import AdaptiveRobustClipping
 from fedutils.aggregators.base import Aggregator, PreAggregator
+from fedutils.aggregators.bucketing import Bucketing
 from fedutils.aggregators.bulyan import Bulyan
+from fedutils.aggregators.centered_clipping import CenteredClipping
+from fedutils.aggregators.clip_dp import ClipDP
 from fedutils.aggregators.clipping import NormClip
 from fedutils.aggregators.coordinate import Median, TrimmedMean
+from fedutils.aggregators.dnc import DnC
+from fedutils.aggregators.flame import Flame
+from fedutils.aggregators.fltrust import FLTrust
+from fedutils.aggregators.foolsgold import FoolsGold
 from fedutils.aggregators.geometric_median import GeometricMedian
 from fedutils.aggregators.krum import Krum, MultiKrum
 from fedutils.aggregators.mean import FedAvg
+from fedutils.aggregators.nnm import NearestNeighbourMixing
 
 AGGREGATOR_CLASSES: tuple[type[Aggregator], ...] = (
     FedAvg,
@@ -24,9 +33,20 @@ AGGREGATOR_CLASSES: tuple[type[Aggregator], ...] = (
     TrimmedMean,
     Bulyan,
     GeometricMedian,
+    ClipDP,
+    FLTrust,
+    Flame,
+    FoolsGold,
+    CenteredClipping,
+    DnC,
 )
 """Every aggregation rule's class: the one place a new rule is registered."""
-PRE_AGGREGATOR_CLASSES: tuple[type[PreAggregator], ...] = (NormClip,)
+PRE_AGGREGATOR_CLASSES: tuple[type[PreAggregator], ...] = (
+    NormClip,
+    Bucketing,
+    NearestNeighbourMixing,
+    AdaptiveRobustClipping,
+)
 """Every pre-aggregator's class: the one place a new pre-aggregator is registered."""
 
 AGGREGATORS: dict[str, type[Aggregator]] = {rule.name: rule for rule in AGGREGATOR_CLASSES}

@@ -7,6 +7,7 @@ maps what the rule did back onto the round's own rows.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -210,7 +211,15 @@ def test_a_server_checks_the_composition_against_the_round_size():
 def test_every_registered_rule_has_a_name_a_summary_and_one_call():
     for name, kind in AGGREGATORS.items():
         assert kind.name == name and kind.summary
-        rule = kind()
+        rule = kind(max_norm=3.0) if "max_norm" in {f.name for f in dataclasses.fields(kind)} else kind()
         updates, weights = _stack(n=max(N, rule.minimum_updates()))
-        result = rule(updates, weights, server=ServerContext(weight_mask=MASK))
+        context = ServerContext(
+            weight_mask=MASK,
+            global_params=torch.zeros(P, dtype=updates.dtype),
+            agent_ids=tuple(range(len(updates))),
+            round_index=1,
+            seed=0,
+            server_update=updates.mean(dim=0),
+        )
+        result = rule(updates, weights, server=context)
         assert result.step.shape == (P,) and result.selected.shape == (len(updates),)
