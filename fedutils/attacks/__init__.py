@@ -7,7 +7,15 @@ name                     options                            agent
 ``stealthy``             :class:`StealthyPoisoning`         :class:`StealthyPoisoningAgent`
 ``alternating``          :class:`AlternatingMinimisation`   :class:`AlternatingMinimisationAgent`
 ``data_poisoning``       :class:`DataPoisoning`             :class:`DataPoisoningAgent`
+``alie``                 :class:`ALIE`                      :class:`TailoredAgent`
+``ipm``                  :class:`IPM`                       :class:`TailoredAgent`
+``min_max``              :class:`MinMax`                    :class:`TailoredAgent`
+``min_sum``              :class:`MinSum`                    :class:`TailoredAgent`
 =======================  =================================  =======================================
+
+The paper's attacks are one agent's (``attackers=1``); the attacks tailored to robust rules after it (ALIE, IPM,
+Min-Max, Min-Sum, :mod:`~fedutils.attacks.tailored`) are f colluding agents' (``attackers=f``), crafted from the
+round's honest updates or from their own.
 
 Pick one with ``ExperimentConfig(attack=ExplicitBoosting(boost=10))`` or, by
 name, :func:`~fedutils.attacks.registry.attack_params`. Each options class names its agent
@@ -17,11 +25,14 @@ name, :func:`~fedutils.attacks.registry.attack_params`. Each options class names
 
 from __future__ import annotations
 
+from fedutils.attacks.alie import ALIE, alie, alie_z_max
 from fedutils.attacks.alternating import AlternatingMinimisation, AlternatingMinimisationAgent, StepOrder
 from fedutils.attacks.base import AttackParams, BoostedAttack, ConstrainedAttack, MaliciousAgent
 from fedutils.attacks.data_poisoning import DataPoisoning, DataPoisoningAgent
 from fedutils.attacks.estimation import Estimation, EstimationUse, OthersUpdateTracker
 from fedutils.attacks.explicit_boosting import ExplicitBoosting, ExplicitBoostingAgent
+from fedutils.attacks.ipm import IPM, ipm
+from fedutils.attacks.min_max import MinMax, MinSum, Perturbation, min_max, min_sum
 from fedutils.attacks.objectives import (
     AdversarialModel,
     Anchor,
@@ -32,10 +43,13 @@ from fedutils.attacks.objectives import (
 )
 from fedutils.attacks.registry import ATTACK_CLASSES, ATTACKS, attack_from_dict, attack_params
 from fedutils.attacks.stealthy import StealthyPoisoning, StealthyPoisoningAgent
+from fedutils.attacks.tailored import Knowledge, TailoredAgent, TailoredAttack
 
 __all__ = [
+    "ALIE",
     "ATTACKS",
     "ATTACK_CLASSES",
+    "IPM",
     "AdversarialModel",
     "AlternatingMinimisation",
     "AlternatingMinimisationAgent",
@@ -50,14 +64,25 @@ __all__ = [
     "EstimationUse",
     "ExplicitBoosting",
     "ExplicitBoostingAgent",
+    "Knowledge",
     "MaliciousAgent",
+    "MinMax",
+    "MinSum",
     "OthersUpdateTracker",
+    "Perturbation",
     "StealthyPoisoning",
     "StealthyPoisoningAgent",
     "StepOrder",
+    "TailoredAgent",
+    "TailoredAttack",
     "adversarial_loss",
     "adversarial_loss_at_share",
+    "alie",
+    "alie_z_max",
     "attack_from_dict",
     "attack_params",
     "distance_penalty",
+    "ipm",
+    "min_max",
+    "min_sum",
 ]

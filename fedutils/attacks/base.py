@@ -36,8 +36,19 @@ from fedutils.attacks.objectives import (
 from fedutils.data.dataset import LabelledData
 from fedutils.data.targets import TargetSet
 from fedutils.errors import ConfigError
-from fedutils.options import cli_flag, normalise_fields, replace_options, require_non_negative, require_positive
+from fedutils.options import (
+    cli_flag,
+    normalise_fields,
+    replace_options,
+    require_non_negative,
+    require_positive,
+    require_positive_int,
+)
 from fedutils.seeding import torch_seeded
+
+ADDED_ATTACK_OPTIONS: dict[str, Any] = {"attackers": 1}
+"""Options every attack gained after the results schema settled, with their default: written only when changed,
+so that the paper's single-attacker runs keep their cache keys."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,8 @@ class AttackParams:
     Attributes:
         malicious_agent: index of the attacker; ``None`` means the last agent,
             k − 1, as in the authors' code (SPEC §2.1).
+        attackers: f, how many agents attack: the paper's one, or f colluding agents — the last f, k − f … k − 1
+            — as the attacks tailored to robust rules assume (their papers: about a fifth to a quarter of n).
         estimation: whether to estimate the other agents' update (§3.2 of the paper).
         estimation_use: use the estimate as the optimisation's start point or as a correction.
     """
@@ -59,6 +72,9 @@ class AttackParams:
 
     malicious_agent: int | None = field(
         default=None, metadata=cli_flag("--malicious-agent", "index of the malicious agent; unset: k − 1", metavar="M")
+    )
+    attackers: int = field(
+        default=1, metadata=cli_flag("--attackers", "f, how many agents attack (the last f; the paper: 1)", metavar="F")
     )
     estimation: Estimation = field(
         default=Estimation.NONE,
@@ -81,10 +97,17 @@ class AttackParams:
             isinstance(self.malicious_agent, int) and self.malicious_agent >= 0
         ):
             raise ConfigError(f"malicious_agent must be a non-negative integer, got {self.malicious_agent!r}.")
+        require_positive_int(self.attackers, "attackers (f, the number of attacking agents)")
+        if self.attackers > 1 and self.malicious_agent is not None:
+            raise ConfigError(
+                f"malicious_agent names the paper's single attacker; with attackers = {self.attackers} the attackers "
+                "are the last f agents, so leave malicious_agent unset."
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values, with the attack's name under ``"name"``."""
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        values = {k: v for k, v in values.items() if not (k in ADDED_ATTACK_OPTIONS and v == ADDED_ATTACK_OPTIONS[k])}
         return {"name": self.name, **{k: v.value if isinstance(v, Enum) else v for k, v in values.items()}}
 
     def replace(self, **changes: Any) -> AttackParams:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from fedutils.attacks.alie import ALIE
 from fedutils.attacks.alternating import AlternatingMinimisation
 from fedutils.attacks.base import AttackParams
 from fedutils.attacks.data_poisoning import DataPoisoning
 from fedutils.attacks.explicit_boosting import ExplicitBoosting
+from fedutils.attacks.ipm import IPM
+from fedutils.attacks.min_max import MinMax, MinSum
 from fedutils.attacks.stealthy import StealthyPoisoning
 from fedutils.options import lookup
 
@@ -21,6 +24,10 @@ ATTACK_CLASSES: tuple[type[AttackParams], ...] = (
     StealthyPoisoning,
     AlternatingMinimisation,
     DataPoisoning,
+    ALIE,
+    IPM,
+    MinMax,
+    MinSum,
 )
 """Every attack's options class, each naming its agent (``agent_class``): the one place a new attack is registered."""
 

@@ -27,6 +27,7 @@ from flwr.app import Context, Message, MessageType, RecordDict
 from flwr.serverapp import Grid, ServerApp
 
 from fedutils.agents import Agent
+from fedutils.attacks.tailored import require_engine_supports
 from fedutils.config import ExperimentConfig
 from fedutils.deprecation import moved_names
 from fedutils.device import cuda_arithmetic, resolve_device
@@ -194,6 +195,7 @@ def serve(
     """
     torch_device = resolve_device(device)
     source = DataSource() if data is None else data
+    require_engine_supports(config.attack, sees_round=False, engine="flower")
     setup = prepare(config, source)
     node_of_agent = agent_nodes(grid, config.num_agents)
     fast = fast_gpu_arithmetic and torch_device.type == "cuda"

@@ -32,7 +32,8 @@ def test_defaults_follow_the_talk():
     assert alternating.order is StepOrder.MALICIOUS_FIRST and alternating.distance is DistanceForm.SQUARED
     assert not alternating.weights_only and alternating.anchor is Anchor.SELF
     assert DataPoisoning().copies == 10
-    assert set(ATTACKS) == {"explicit_boosting", "stealthy", "alternating", "data_poisoning"}
+    assert {"explicit_boosting", "stealthy", "alternating", "data_poisoning"} <= set(ATTACKS)
+    assert all(params().attackers == 1 for params in ATTACKS.values())  # the paper's one attacker by default
 
 
 def test_strings_become_enums_and_integers_floats():
