@@ -174,6 +174,17 @@ class ExperimentConfig:
         if self.attack is not None:
             if not isinstance(self.attack, AttackParams):
                 raise ConfigError(f"attack must be an attack's options (fedutils.attacks), got {self.attack!r}.")
+            trigger = getattr(self.attack, "trigger", None)
+            if trigger is not None and self.dataset is not DatasetName.FASHION_MNIST:
+                raise ConfigError(
+                    f"attack {self.attack.name} stamps a pixel trigger, which needs images (fashion_mnist); "
+                    f"got dataset {self.dataset.value}."
+                )
+            if trigger is not None and trigger.target_class >= NUM_CLASSES[self.dataset]:
+                raise ConfigError(
+                    f"the trigger's target_class must be below the {NUM_CLASSES[self.dataset]} classes, "
+                    f"got {trigger.target_class}."
+                )
             if self.attack.attackers >= self.num_agents:
                 raise ConfigError(
                     f"attackers (f) must leave at least one honest agent among k = {self.num_agents}, "

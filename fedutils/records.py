@@ -70,7 +70,7 @@ class AgentRecord:
 
 
 ADDED_AGENT_REPORTS = ("weight", "cluster")
-""":class:`AgentRecord` fields added in fedutils 0.4, written only when a rule reports them."""
+""":class:`AgentRecord` fields added in fedutils 0.3.3, written only when a rule reports them."""
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,9 @@ class RoundRecord:
     federation's clients may drop out; never in the simulator);
     ``server_state`` what a rule that remembers across rounds carried out
     of this round (:meth:`~fedutils.aggregators.RuleState.summary`; empty
-    for the others).
+    for the others); ``attack_success`` a trigger backdoor's attack success
+    rate, the global model's accuracy on the stamped test images of the
+    other classes (``None`` without one).
     """
 
     round: int
@@ -121,6 +123,7 @@ class RoundRecord:
     checks: tuple[CheckRecord, ...] = ()
     dropped: tuple[int, ...] = ()
     server_state: dict[str, float] = field(default_factory=dict)
+    attack_success: float | None = None
 
     @property
     def target_confidence(self) -> float:
@@ -140,20 +143,24 @@ class RoundRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: the primary-target fields first, then the details."""
-        return {
-            "round": self.round,
-            "val_accuracy": self.val_accuracy,
-            "val_loss": self.val_loss,
-            "target_confidence": self.target_confidence,
-            "target_predicted": self.target_predicted,
-            "target_predicted_confidence": self.target_predicted_confidence,
-            "targets_hit": self.targets_hit,
-            "seconds": self.seconds,
-            "targets": [dataclasses.asdict(t) for t in self.targets],
-            "agents": [a.to_dict() for a in self.agents],
-            "checks": [dataclasses.asdict(c) for c in self.checks],
-            "dropped": list(self.dropped),
-        } | ({"server_state": dict(self.server_state)} if self.server_state else {})
+        return (
+            {
+                "round": self.round,
+                "val_accuracy": self.val_accuracy,
+                "val_loss": self.val_loss,
+                "target_confidence": self.target_confidence,
+                "target_predicted": self.target_predicted,
+                "target_predicted_confidence": self.target_predicted_confidence,
+                "targets_hit": self.targets_hit,
+                "seconds": self.seconds,
+                "targets": [dataclasses.asdict(t) for t in self.targets],
+                "agents": [a.to_dict() for a in self.agents],
+                "checks": [dataclasses.asdict(c) for c in self.checks],
+                "dropped": list(self.dropped),
+            }
+            | ({"server_state": dict(self.server_state)} if self.server_state else {})
+            | ({} if self.attack_success is None else {"attack_success": self.attack_success})
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RoundRecord:
@@ -167,6 +174,7 @@ class RoundRecord:
             checks=tuple(CheckRecord(**c) for c in data.get("checks", ())),
             dropped=tuple(data.get("dropped", ())),
             server_state=dict(data.get("server_state", {})),
+            attack_success=data.get("attack_success"),
         )
 
 

@@ -11,11 +11,14 @@ name                     options                            agent
 ``ipm``                  :class:`IPM`                       :class:`TailoredAgent`
 ``min_max``              :class:`MinMax`                    :class:`TailoredAgent`
 ``min_sum``              :class:`MinSum`                    :class:`TailoredAgent`
+``model_replacement``    :class:`ModelReplacement`          :class:`ModelReplacementAgent`
+``neurotoxin``           :class:`Neurotoxin`                :class:`NeurotoxinAgent`
 =======================  =================================  =======================================
 
 The paper's attacks are one agent's (``attackers=1``); the attacks tailored to robust rules after it (ALIE, IPM,
 Min-Max, Min-Sum, :mod:`~fedutils.attacks.tailored`) are f colluding agents' (``attackers=f``), crafted from the
-round's honest updates or from their own.
+round's honest updates or from their own; model replacement and Neurotoxin plant a trigger backdoor
+(:mod:`~fedutils.attacks.backdoor`), measured as the attack success rate each round records.
 
 Pick one with ``ExperimentConfig(attack=ExplicitBoosting(boost=10))`` or, by
 name, :func:`~fedutils.attacks.registry.attack_params`. Each options class names its agent
@@ -27,12 +30,15 @@ from __future__ import annotations
 
 from fedutils.attacks.alie import ALIE, alie, alie_z_max
 from fedutils.attacks.alternating import AlternatingMinimisation, AlternatingMinimisationAgent, StepOrder
+from fedutils.attacks.backdoor import BackdoorAttack, train_backdoor
 from fedutils.attacks.base import AttackParams, BoostedAttack, ConstrainedAttack, MaliciousAgent
 from fedutils.attacks.data_poisoning import DataPoisoning, DataPoisoningAgent
 from fedutils.attacks.estimation import Estimation, EstimationUse, OthersUpdateTracker
 from fedutils.attacks.explicit_boosting import ExplicitBoosting, ExplicitBoostingAgent
 from fedutils.attacks.ipm import IPM, ipm
 from fedutils.attacks.min_max import MinMax, MinSum, Perturbation, min_max, min_sum
+from fedutils.attacks.model_replacement import ModelReplacement, ModelReplacementAgent
+from fedutils.attacks.neurotoxin import Neurotoxin, NeurotoxinAgent, neurotoxin_mask
 from fedutils.attacks.objectives import (
     AdversarialModel,
     Anchor,
@@ -55,6 +61,7 @@ __all__ = [
     "AlternatingMinimisationAgent",
     "Anchor",
     "AttackParams",
+    "BackdoorAttack",
     "BoostedAttack",
     "ConstrainedAttack",
     "DataPoisoning",
@@ -68,6 +75,10 @@ __all__ = [
     "MaliciousAgent",
     "MinMax",
     "MinSum",
+    "ModelReplacement",
+    "ModelReplacementAgent",
+    "Neurotoxin",
+    "NeurotoxinAgent",
     "OthersUpdateTracker",
     "Perturbation",
     "StealthyPoisoning",
@@ -85,4 +96,6 @@ __all__ = [
     "ipm",
     "min_max",
     "min_sum",
+    "neurotoxin_mask",
+    "train_backdoor",
 ]

@@ -46,7 +46,7 @@ from fedutils.options import (
 )
 from fedutils.seeding import torch_seeded
 
-ADDED_ATTACK_OPTIONS: dict[str, Any] = {"attackers": 1}
+ADDED_ATTACK_OPTIONS: dict[str, Any] = {"attackers": 1, "active_rounds": None}
 """Options every attack gained after the results schema settled, with their default: written only when changed,
 so that the paper's single-attacker runs keep their cache keys."""
 
@@ -60,6 +60,9 @@ class AttackParams:
             k − 1, as in the authors' code (SPEC §2.1).
         attackers: f, how many agents attack: the paper's one, or f colluding agents — the last f, k − f … k − 1
             — as the attacks tailored to robust rules assume (their papers: about a fifth to a quarter of n).
+        active_rounds: the first and last round (inclusive) in which the attackers attack; in the others they
+            train as honest agents do, on the same seeded stream. ``None``: every round (the paper). A window
+            followed by honest rounds measures how long a backdoor lasts (Neurotoxin's durability).
         estimation: whether to estimate the other agents' update (§3.2 of the paper).
         estimation_use: use the estimate as the optimisation's start point or as a correction.
     """
@@ -76,6 +79,7 @@ class AttackParams:
     attackers: int = field(
         default=1, metadata=cli_flag("--attackers", "f, how many agents attack (the last f; the paper: 1)", metavar="F")
     )
+    active_rounds: tuple[int, int] | None = None
     estimation: Estimation = field(
         default=Estimation.NONE,
         metadata=cli_flag("--estimation", "estimate the other agents' update from the previous round"),
@@ -98,6 +102,13 @@ class AttackParams:
         ):
             raise ConfigError(f"malicious_agent must be a non-negative integer, got {self.malicious_agent!r}.")
         require_positive_int(self.attackers, "attackers (f, the number of attacking agents)")
+        if self.active_rounds is not None:
+            window = tuple(self.active_rounds)
+            if len(window) != 2 or not all(isinstance(r, int) and not isinstance(r, bool) for r in window):
+                raise ConfigError(f"active_rounds must be two round numbers (first, last), got {self.active_rounds!r}.")
+            if not 1 <= window[0] <= window[1]:
+                raise ConfigError(f"active_rounds must satisfy 1 ≤ first ≤ last, got {window}.")
+            object.__setattr__(self, "active_rounds", window)
         if self.attackers > 1 and self.malicious_agent is not None:
             raise ConfigError(
                 f"malicious_agent names the paper's single attacker; with attackers = {self.attackers} the attackers "
@@ -108,11 +119,28 @@ class AttackParams:
         """Plain JSON-ready values, with the attack's name under ``"name"``."""
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         values = {k: v for k, v in values.items() if not (k in ADDED_ATTACK_OPTIONS and v == ADDED_ATTACK_OPTIONS[k])}
-        return {"name": self.name, **{k: v.value if isinstance(v, Enum) else v for k, v in values.items()}}
+        return {"name": self.name, **{k: _plain(v) for k, v in values.items()}}
+
+    def active(self, round_index: int) -> bool:
+        """Whether the attackers attack in round ``round_index`` (:attr:`active_rounds`)."""
+        return self.active_rounds is None or self.active_rounds[0] <= round_index <= self.active_rounds[1]
 
     def replace(self, **changes: Any) -> AttackParams:
         """A copy with some options changed (validated again)."""
         return replace_options(self, changes, self.name)
+
+
+BOOST_FLAG = cli_flag("--boost", "boosting factor λ; unset: 1/α_m = k", metavar="λ")
+"""The command-line flag of every boosted attack's λ (one flag, whatever an attack's default)."""
+
+
+def _plain(value: Any) -> Any:
+    """An option's plain JSON value: an enum's string, a nested option's dictionary, a tuple's list."""
+    if isinstance(value, Enum):
+        return value.value
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    return list(value) if isinstance(value, tuple) else value
 
 
 @dataclass(frozen=True)
@@ -124,9 +152,7 @@ class BoostedAttack(AttackParams):
             server's averaging (§3.1 of the paper).
     """
 
-    boost: float | None = field(
-        default=None, metadata=cli_flag("--boost", "boosting factor λ; unset: 1/α_m = k", metavar="λ")
-    )
+    boost: float | None = field(default=None, metadata=BOOST_FLAG)
 
     def validate(self) -> None:
         super().validate()
@@ -208,7 +234,10 @@ class MaliciousAgent(abc.ABC):
         estimate = others if self.params.estimation is Estimation.PREVIOUS else None
         stream_seed = local_training_seed(self.seed, round_index, self.agent_id)
         with torch_seeded(stream_seed, global_params.device) as generator:
-            update = self.craft(global_params, estimate, others, generator)
+            if self.params.active(round_index):
+                update = self.craft(global_params, estimate, others, generator)
+            else:  # outside its window: what an honest agent with its data sends (BenignAgent's stream)
+                update = self.training.train_from(self.model, global_params, self.data, generator) - global_params
         self.tracker.remember(global_params, round_index, update)
         return update
 

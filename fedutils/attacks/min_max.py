@@ -10,7 +10,7 @@ than an honest update:
 
 γ is found by the reference's search (``vrt1shjwlkr/NDSS21-Model-Poisoning``, notebooks
 ``cifar10/release-fedsgd-alexnet-*.ipynb``, ``our_attack_dist`` and ``our_attack_score``), :func:`search_gamma`:
-γ = γ_init, step = γ_init, γ_succ = 0; while |γ_succ − γ| > tolerance: if feasible {γ_succ = γ; γ += step/2}
+γ = γ_init, step = γ_init, γ_succ = 0; while ``|γ_succ − γ|`` > tolerance: if feasible {γ_succ = γ; γ += step/2}
 else {γ −= step/2}; step /= 2. It returns γ_succ, so the result is always feasible (γ = 0 is: μ lies inside the
 honest spread under both bounds). Defaults γ_init = 10, tolerance = 1e-5 are the reference's (and FLPoison's).
 

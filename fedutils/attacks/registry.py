@@ -16,6 +16,8 @@ from fedutils.attacks.data_poisoning import DataPoisoning
 from fedutils.attacks.explicit_boosting import ExplicitBoosting
 from fedutils.attacks.ipm import IPM
 from fedutils.attacks.min_max import MinMax, MinSum
+from fedutils.attacks.model_replacement import ModelReplacement
+from fedutils.attacks.neurotoxin import Neurotoxin
 from fedutils.attacks.stealthy import StealthyPoisoning
 from fedutils.options import lookup
 
@@ -28,6 +30,8 @@ ATTACK_CLASSES: tuple[type[AttackParams], ...] = (
     IPM,
     MinMax,
     MinSum,
+    ModelReplacement,
+    Neurotoxin,
 )
 """Every attack's options class, each naming its agent (``agent_class``): the one place a new attack is registered."""
 

@@ -100,14 +100,18 @@ class TailoredAgent(MaliciousAgent):
         return self.params.craft(seen, len(honest) + len(colluders), len(colluders))
 
 
-def second_phase(agents, updates: torch.Tensor) -> torch.Tensor:
+def second_phase(agents, updates: torch.Tensor, round_index: int) -> torch.Tensor:
     """The round's updates after its colluding attackers replaced theirs with their crafted one.
 
     ``agents``: the agents behind the rows of ``updates``. Rows of agents that craft from the round
-    (``crafts_from_round``) all get the vector the first of them crafts (the attacks here send one between
-    them); without such agents ``updates`` is returned as it is.
+    (``crafts_from_round``) and attack in round ``round_index`` all get the vector the first of them crafts
+    (the attacks here send one between them); without such agents ``updates`` is returned as it is.
     """
-    crafting = [i for i, agent in enumerate(agents) if getattr(agent, "crafts_from_round", False)]
+    crafting = [
+        i
+        for i, agent in enumerate(agents)
+        if getattr(agent, "crafts_from_round", False) and agent.params.active(round_index)
+    ]
     if not crafting:
         return updates
     honest = [i for i, agent in enumerate(agents) if not agent.is_malicious]

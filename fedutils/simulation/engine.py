@@ -29,7 +29,8 @@ def federate(
     setup: Setup, agents: Sequence[Agent], device: torch.device, execution: Executor, *, progress: bool = True
 ) -> RunResult:
     """Run the federation of ``setup`` with ``agents``, their updates computed by ``execution``; the server's
-    evaluator, w_G^0 and resources (aggregation rule, held-out data) are made here, on ``device``."""
+    evaluator, w_G^0 and resources (aggregation rule, held-out data) are made here, on ``device``, and, with a
+    trigger backdoor, the evaluator of its attack success rate."""
     config = setup.config
     evaluator = Evaluator(
         build_model(config.model, setup.dataset.num_classes).to(device),
@@ -38,10 +39,27 @@ def federate(
         stacked=execution.stacked_evaluation,
         team=execution.team,
     )
+    backdoor = None
+    if setup.attack_test is not None:
+        backdoor = Evaluator(
+            build_model(config.model, setup.dataset.num_classes).to(device),
+            setup.attack_test.to(device),
+            setup.targets.to(device),
+            team=execution.team,
+        )
     initial = initial_parameters(config, setup.dataset.num_classes).to(device)
     server = server_resources(setup, device, stacked=execution.stacked_evaluation, team=execution.team)
     with execution.running():
-        return run_federation(config, agents, evaluator, initial, server=server, executor=execution, progress=progress)
+        return run_federation(
+            config,
+            agents,
+            evaluator,
+            initial,
+            server=server,
+            executor=execution,
+            progress=progress,
+            backdoor=backdoor,
+        )
 
 
 def run(config: ExperimentConfig, options: RunOptions) -> RunResult:

@@ -120,8 +120,18 @@ def _updates_received(
         return answered, partial.updates, dropped
 
 
+def _attack_success(backdoor: Evaluator | None, params: torch.Tensor) -> float | None:
+    """The attack success rate of the model ``params``: its accuracy on the trigger's attack test set."""
+    return None if backdoor is None else backdoor.accuracy(params)
+
+
 def _empty_round(
-    round_index: int, evaluator: Evaluator, global_params: torch.Tensor, dropped: tuple[int, ...], started: float
+    round_index: int,
+    evaluator: Evaluator,
+    global_params: torch.Tensor,
+    dropped: tuple[int, ...],
+    started: float,
+    backdoor: Evaluator | None,
 ) -> RoundRecord:
     """The record of a round in which every selected agent dropped out."""
     evaluation, target_outcomes = evaluator.evaluate(global_params)
@@ -133,6 +143,7 @@ def _empty_round(
         agents=(),
         seconds=time.perf_counter() - started,
         dropped=dropped,
+        attack_success=_attack_success(backdoor, global_params),
     )
 
 
@@ -150,6 +161,7 @@ def run_federation(
     server: ServerResources | None = None,
     executor: Executor | None = None,
     progress: bool = True,
+    backdoor: Evaluator | None = None,
 ) -> RunResult:
     """Run rounds until the global model reaches ``config.stop_accuracy`` or ``config.max_rounds`` pass.
 
@@ -164,6 +176,9 @@ def run_federation(
         executor: how the selected agents' updates are computed
             (:mod:`fedutils.simulation.execution`); one after another by default.
         progress: show a progress bar over rounds (and over the local work within a round).
+        backdoor: the evaluator of a trigger backdoor's attack test set (stamped images of the other classes,
+            labelled as its target); each round records the global model's accuracy on it, the attack success
+            rate.
 
     Returns:
         The per-round records, the final global parameters and the updates of
@@ -188,9 +203,9 @@ def run_federation(
         selected = [agents[i] for i in select_agents(config.num_agents, config.agents_per_round, sampling)]
         selected, updates, dropped = _updates_received(executor, selected, global_params, round_index, progress)
         if not selected:  # nobody answered: the global model stays as it is
-            records.append(_empty_round(round_index, evaluator, global_params, dropped, started))
+            records.append(_empty_round(round_index, evaluator, global_params, dropped, started, backdoor))
             continue
-        updates = second_phase(selected, updates)  # colluding attackers craft from the round's updates
+        updates = second_phase(selected, updates, round_index)  # colluding attackers craft from the round's updates
         weights = torch.full((len(selected),), config.aggregation_weight, device=updates.device)
         round_context = context.for_round(
             round_index,
@@ -232,6 +247,7 @@ def run_federation(
             checks=check_records,
             dropped=dropped,
             server_state={} if rule_state is None else rule_state.summary(),
+            attack_success=_attack_success(backdoor, new_params),
         )
         records.append(record)
         rounds.set_postfix(val_acc=f"{record.val_accuracy:.3f}", target_conf=f"{record.target_confidence:.2f}")

@@ -48,6 +48,8 @@ class Setup:
             when no accuracy check runs and no rule needs data of its own.
         root: the server's root set, drawn from ``held_out``, when its rule trains on one (FLTrust), else
             ``None``.
+        attack_test: with a trigger backdoor, the validation images of the other classes stamped and labelled
+            as its target class (the global model's accuracy on them is the attack success rate), else ``None``.
     """
 
     config: ExperimentConfig
@@ -57,6 +59,7 @@ class Setup:
     targets: TargetSet
     held_out: LabelledData | None = None
     root: LabelledData | None = None
+    attack_test: LabelledData | None = None
 
     def agent_data(self, agent_id: int) -> LabelledData:
         """Agent ``agent_id``'s training examples, contiguous in memory."""
@@ -108,7 +111,9 @@ def prepare(
         assert held_out is not None  # the rule's reserve is part of ``reserved``
         draw = numpy_rng(config.seed, Stream.SERVER, 0)
         root = held_out.subset(config.aggregator.rule.root_indices(held_out.y.numpy(), draw))
-    return Setup(config, dataset, shards, validation, targets, held_out, root)
+    trigger = getattr(config.attack, "trigger", None)
+    attack_test = None if trigger is None else trigger.attack_test_set(validation)
+    return Setup(config, dataset, shards, validation, targets, held_out, root, attack_test)
 
 
 def initial_parameters(config: ExperimentConfig, num_classes: int) -> torch.Tensor:

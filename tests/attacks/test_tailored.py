@@ -63,7 +63,7 @@ def test_bad_options_get_one_sentence_naming_the_option(make, match):
 def test_the_second_phase_replaces_every_attacker_row_with_one_vector_from_what_they_see(knowledge):
     params = ALIE(attackers=3, knowledge=knowledge)
     agents, updates = _round(params, n=9, f=3)
-    sent = second_phase(agents, updates)
+    sent = second_phase(agents, updates, 1)
     seen = updates[:6] if knowledge is Knowledge.HONEST else updates[6:]
     assert torch.equal(sent[:6], updates[:6])  # honest rows untouched
     for row in sent[6:]:
@@ -77,18 +77,18 @@ def test_ipm_and_min_max_craft_from_the_honest_rows():
         (MinMax(attackers=2), lambda honest: min_max(honest).update),
     ]:
         agents, updates = _round(params)
-        sent = second_phase(agents, updates)
+        sent = second_phase(agents, updates, 1)
         assert torch.allclose(sent[-1], expected(updates[:-2])) and torch.equal(sent[-1], sent[-2])
 
 
 def test_a_round_without_tailored_attackers_is_left_as_it_is():
     agents, updates = _round(None, f=0)
-    assert second_phase(agents, updates) is updates
+    assert second_phase(agents, updates, 1) is updates
 
 
 def test_too_few_rows_to_see_a_spread_sends_the_attackers_benign_mean():
     agents, updates = _round(MinSum(attackers=2), n=3, f=2)  # one honest row: no spread to stay inside
-    sent = second_phase(agents, updates)
+    sent = second_phase(agents, updates, 1)
     assert torch.allclose(sent[1], updates[1:].mean(dim=0)) and torch.equal(sent[0], updates[0])
 
 
