@@ -18,6 +18,7 @@ import importlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from fedutils.attacks.tailored import require_engine_supports
 from fedutils.config import ExperimentConfig
 from fedutils.deprecation import warn_renamed
 from fedutils.device import resolve_device
@@ -43,6 +44,9 @@ ENGINES: dict[EngineName, str] = {
 }
 """Engine name → its run function as ``"module:function"`` (Flower's convention for its apps), imported on first
 use so that an engine's extra is needed only when it runs."""
+
+ENGINES_THAT_SEE_THE_ROUND = frozenset({EngineName.SIMULATOR})
+"""Engines whose attackers may see the round's honest updates (a two-phase round); a Flower client cannot."""
 
 ENGINE_EXTRAS: dict[EngineName, tuple[str, tuple[str, ...]]] = {EngineName.FLOWER: ("flower", ("flwr", "ray"))}
 """Engines that need an extra: the extra's name and the packages it brings."""
@@ -82,9 +86,12 @@ def run_experiment(config: ExperimentConfig, options: RunOptions | None = None, 
             ``download=``, ``cache=``, ``cache_dir=``, ``progress=``), which still work, with a warning.
 
     Raises:
-        ConfigError: the device is not available here, or the engine's extra is missing.
+        ConfigError: the device is not available here, the engine's extra is missing, or the attack needs to see
+            the round's updates and the engine's attackers cannot.
     """
     options = _run_options(options, legacy, "run_experiment")
+    engine_name = EngineName(options.engine)
+    require_engine_supports(config.attack, engine_name in ENGINES_THAT_SEE_THE_ROUND, engine_name.value)
     device = resolve_device(options.device)  # an unavailable device is refused before any cache lookup or training
     store = ResultCache(options.cache_dir) if options.cache else None
     if store is not None:

@@ -292,3 +292,35 @@ def test_an_unknown_executor_is_one_sentence(capsys):
         main(["run", "--preset", "smoke", "--executor", "threads"])
     assert stopped.value.code == 2
     assert "invalid choice: 'threads'" in capsys.readouterr().err
+
+
+def test_the_attacks_and_defenses_since_2019_run_from_the_command_line(tmp_path):
+    """``--attack alie --attackers 2 --aggregator centered_clipping --pre-aggregator bucketing`` and the like."""
+    out = tmp_path / "out.json"
+    code = main(
+        [
+            "run", "--preset", "smoke", "--rounds", "1", "--no-cache", "--json", str(out), "--attack", "alie",
+            "--attackers", "2", "--aggregator", "centered_clipping", "--cc-tau", "2",
+            "--pre-aggregator", "bucketing", "--bucket-size", "2",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    agents = json.loads(out.read_text())[0]["agents"]
+    assert [agent["is_malicious"] for agent in agents][-3:] == [False, True, True]
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (["--attack", "alie", "--attackers", "10"], "attackers"),
+        (["--attack", "ipm", "--attackers", "2", "--engine", "flower"], "simulator"),
+        (["--aggregator", "median", "--pre-aggregator", "bucketing", "--bucket-size", "0"], "bucket_size"),
+        (["--aggregator", "fltrust", "--root-samples", "20000"], "root"),
+        (["--attack", "model_replacement", "--class-weight", "2"], "alpha"),
+    ],
+)
+def test_bad_options_of_the_new_methods_exit_2_with_one_sentence_and_write_nothing(flags, words, tmp_path, capsys):
+    out = tmp_path / "out.json"
+    code = main(["run", "--preset", "smoke", "--rounds", "1", "--no-cache", "--json", str(out), *flags])
+    err = capsys.readouterr().err
+    assert code == 2 and words in err and "Traceback" not in err and not out.exists()

@@ -12,13 +12,13 @@ import torch
 from support import QUIET
 
 from fedutils import preset, run_experiment
-from fedutils.aggregators import FedAvg, Krum, Median, ServerRule, TrimmedMean
+from fedutils.aggregators import FedAvg, Krum, Median, NormClip, ServerRule, TrimmedMean
 from fedutils.aggregators.bucketing import Bucketing
 from fedutils.aggregators.centered_clipping import CenteredClipping
 from fedutils.aggregators.flame import Flame
 from fedutils.aggregators.fltrust import FLTrust
 from fedutils.aggregators.foolsgold import FoolsGold
-from fedutils.attacks import ALIE, IPM, ExplicitBoosting, MinMax, TailoredAttack
+from fedutils.attacks import ALIE, IPM, ExplicitBoosting, MinMax, ModelReplacement, TailoredAttack
 
 
 @dataclass(frozen=True)
@@ -121,3 +121,14 @@ def test_bucketing_keeps_the_median_against_ipm_while_the_attackers_taint_a_mino
     rule = ServerRule(Median(), pre=(Bucketing(bucket_size=2),))
     assert _accuracy(4, IPM(attackers=2, epsilon=10.0), rule) > 0.7
     assert _accuracy(4, IPM(attackers=3, epsilon=10.0), rule) < 0.5
+
+
+def test_model_replacement_plants_the_trigger_in_one_round_and_norm_clipping_takes_it_away():
+    """Bagdasaryan et al.: one boosted round replaces the global model with the backdoored one (here at round 5
+    of the smoke run); Sun et al.'s norm clipping at the honest updates' scale (about 2.4) keeps it out."""
+    attack = ModelReplacement(active_rounds=(5, 5))
+    run = run_experiment(preset("smoke", max_rounds=5, attack=attack), QUIET)
+    assert run.records[3].attack_success < 0.2 < 0.8 < run.records[4].attack_success
+    clipped = ServerRule(FedAvg(), pre=(NormClip(max_norm=3.0),))
+    defended = run_experiment(preset("smoke", max_rounds=5, attack=attack, aggregator=clipped), QUIET)
+    assert defended.records[4].attack_success < 0.3
