@@ -139,3 +139,26 @@ class BackdoorAgent(MaliciousAgent):
         """The attacker's shard with ``poison_fraction`` of it stamped and relabelled, drawn from the round's
         stream."""
         return self.params.trigger.poisoned(self.data, self.params.poison_fraction, generator)
+
+    def backdoored_update(
+        self,
+        global_params: torch.Tensor,
+        generator: torch.Generator,
+        *,
+        class_weight: float = 1.0,
+        gradient_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """λ (X − w_G) for X trained from w_G on this round's poisoned shard (:func:`train_backdoor`, with the
+        attack's epochs and norm bound)."""
+        backdoored = train_backdoor(
+            self.model,
+            global_params,
+            self.poisoned_shard(generator),
+            self.training,
+            generator,
+            epochs=self.params.epochs,
+            class_weight=class_weight,
+            gradient_mask=gradient_mask,
+            norm_bound=self.params.norm_bound,
+        )
+        return self.boost_factor(self.params.boost) * (backdoored - global_params)

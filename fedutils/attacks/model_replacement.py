@@ -27,7 +27,7 @@ from typing import ClassVar
 
 import torch
 
-from fedutils.attacks.backdoor import BackdoorAgent, BackdoorAttack, train_backdoor
+from fedutils.attacks.backdoor import BackdoorAgent, BackdoorAttack
 from fedutils.options import cli_flag, require_fraction
 
 
@@ -62,17 +62,7 @@ class ModelReplacementAgent(BackdoorAgent):
     params: ModelReplacement
 
     def craft(self, global_params, estimate, others, generator) -> torch.Tensor:
-        backdoored = train_backdoor(
-            self.model,
-            global_params,
-            self.poisoned_shard(generator),
-            self.training,
-            generator,
-            epochs=self.params.epochs,
-            class_weight=self.params.alpha,
-            norm_bound=self.params.norm_bound,
-        )
-        return self.boost_factor(self.params.boost) * (backdoored - global_params)
+        return self.backdoored_update(global_params, generator, class_weight=self.params.alpha)
 
 
 ModelReplacement.agent_class = ModelReplacementAgent

@@ -23,7 +23,7 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from fedutils.attacks.backdoor import BackdoorAgent, BackdoorAttack, train_backdoor
+from fedutils.attacks.backdoor import BackdoorAgent, BackdoorAttack
 from fedutils.attacks.base import BOOST_FLAG
 from fedutils.data.dataset import LabelledData
 from fedutils.models import load_flat_parameters
@@ -88,19 +88,8 @@ class NeurotoxinAgent(BackdoorAgent):
     def craft(self, global_params, estimate, others, generator) -> torch.Tensor:
         mask = None
         if self.params.keep_ratio < 1.0:
-            gradient = benign_gradient(self.model, global_params, self.data)
-            mask = neurotoxin_mask(gradient, self.params.keep_ratio)
-        trained = train_backdoor(
-            self.model,
-            global_params,
-            self.poisoned_shard(generator),
-            self.training,
-            generator,
-            epochs=self.params.epochs,
-            gradient_mask=mask,
-            norm_bound=self.params.norm_bound,
-        )
-        return self.boost_factor(self.params.boost) * (trained - global_params)
+            mask = neurotoxin_mask(benign_gradient(self.model, global_params, self.data), self.params.keep_ratio)
+        return self.backdoored_update(global_params, generator, gradient_mask=mask)
 
 
 Neurotoxin.agent_class = NeurotoxinAgent
