@@ -18,7 +18,7 @@ def rows_except(count: int, index: int, device: torch.device) -> torch.Tensor:
 
 EXACT_ROWS = 32
 """Up to this many updates the distances are summed from the differences themselves (n² · d subtractions: 0.07 s
-for ten of model A's); beyond it, from their Gram matrix (:func:`_gram_distances`), since n² · d grows past what a
+for ten of model A's); beyond it, from their Gram matrix (``_gram_distances``), since n² · d grows past what a
 round can afford (1.6 s for a hundred ``fast`` updates, 25 s for a hundred of model A's on two cores)."""
 GRAM_COLUMNS = 1 << 18
 """Columns per block of the Gram matrix: each block is copied to float64 (100 rows: 200 MB)."""
