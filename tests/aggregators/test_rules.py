@@ -133,3 +133,24 @@ def test_norm_clipping_shortens_only_the_long_updates():
     assert torch.allclose(result.step, 0.1 * clipped.sum(0))
     with pytest.raises(ConfigError, match="clip_norm"):
         norm_clipping(updates, torch.full((3,), 0.1), clip_norm=0)
+
+
+@pytest.mark.parametrize("n", [33, 40, 101])
+@pytest.mark.parametrize("ties", [False, True])
+def test_many_updates_select_the_coordinate_rules_order_statistics_instead_of_sorting(n, ties):
+    """Beyond SORTED_ROWS updates the median and the trimmed mean select rather than sort: the same step as the
+    sorted values give, ties included (integer-valued updates tie everywhere), and shares that sum to one."""
+    generator = torch.Generator().manual_seed(n)
+    updates = torch.randn(n, 400, generator=generator, dtype=torch.float64)
+    if ties:
+        updates = updates.mul(1.5).round()
+        updates[:, :50] = 0.0  # a coordinate every update leaves alone
+    weights = torch.full((n,), 1 / n, dtype=torch.float64)
+    ordered = updates.sort(dim=0).values
+    median = coordinate_median(updates, weights)
+    assert torch.allclose(median.step, ordered[(n - 1) // 2 : n // 2 + 1].mean(dim=0), rtol=0, atol=1e-12)
+    assert float(median.coordinate_share.sum()) == pytest.approx(1.0)
+    for trim in (1, 5, n // 3):
+        trimmed = trimmed_mean(updates, weights, trim)
+        assert torch.allclose(trimmed.step, ordered[trim : n - trim].mean(dim=0), rtol=0, atol=1e-12)
+        assert float(trimmed.coordinate_share.sum()) == pytest.approx(1.0)
