@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -35,6 +36,10 @@ def test_book_builds_without_warnings(tmp_path):
     api = (html / "appendix" / "api.html").read_text()
     for documented in ("fedutils.runner.run_experiment", "fedutils.run_options.RunOptions", "ServerRule", "NormClip"):
         assert documented in api, f"the API page lacks {documented}"
+    # math renders offline: MathJax is in the build and the pages load it from there, not from a CDN
+    assert re.search(r'<script[^>]+src="(\.\./)?_static/mathjax/tex-chtml\.js"', chapter), "MathJax is not local"
+    assert "cdn.jsdelivr.net" not in chapter and (html / "_static" / "mathjax" / "tex-chtml.js").exists()
+    assert "\\(" in chapter or "math notranslate" in chapter  # the chapter has math for it to render
     assert 'href="#fedutils.errors.ConfigError"' in api, "a short name in a docstring must link to its definition"
 
 
