@@ -86,8 +86,12 @@ targets_hit, seconds, targets (all targets) and agents (per agent: id,
 is_malicious, update_norm, the val_accuracy and target_confidence of
 w_G + δ_i, whether it was aggregated, and what the rule did with it) and,
 with --check, checks (per check and agent: flagged, statistic, threshold and
-the measurements behind them). With --check, validation accuracy is reported
-on the test examples the server did not keep for itself."""
+the measurements behind them); with a trigger backdoor (model_replacement,
+neurotoxin), attack_success (the global model's accuracy on stamped images
+of the other classes); with a rule that remembers across rounds
+(centered_clipping, foolsgold), server_state. With --check or fltrust,
+validation accuracy is reported on the test examples the server did not
+keep for itself."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -139,7 +143,9 @@ class Family:
         for flag, uses in self.uses.items():
             spec = uses[0].spec
             options: dict[str, Any] = {"dest": self.dest(flag), "help": self._help(uses)}
-            if spec.words is not None:
+            if spec.count is not None:
+                options |= {"nargs": spec.count, "type": int, "metavar": spec.metavar or self.dest(flag).upper()}
+            elif spec.words is not None:
                 options["choices"] = list(spec.words)
             else:
                 kinds = {kind for use in uses for kind in _field_kinds(use.owner, use.field)}
@@ -508,7 +514,11 @@ def _run(args: argparse.Namespace) -> None:
     options = run_options_from_args(args)
     started = time.perf_counter()
     result = run_experiment(config, options)
-    table = rounds_frame(result)[["val_accuracy", "val_loss", "target_confidence", "target_predicted", "seconds"]]
+    frame = rounds_frame(result)
+    columns = ["val_accuracy", "val_loss", "target_confidence", "target_predicted", "seconds"]
+    if "attack_success" in frame:  # a trigger backdoor: its attack success rate beside the paper's target
+        columns.insert(3, "attack_success")
+    table = frame[columns]
     print(table.to_string(float_format=lambda v: f"{v:.4f}"))
     source = "read from the cache" if result.from_cache else f"computed in {time.perf_counter() - started:.1f} s"
     print(f"{result.rounds} rounds, final validation accuracy {result.final_accuracy:.4f} ({source}).")

@@ -29,17 +29,27 @@ class CliFlag:
         metavar: the placeholder in ``--help`` (e.g. ``"λ"``); ``None`` uses the field's name.
         words: the words the flag takes, mapped to the field's values (e.g. ``{"weights": True,
             "all": False}``); ``None`` takes the field's type (a number, or a :class:`Choice`'s values).
+        count: how many whole numbers the flag takes for a tuple field (an attack's first and last round: 2);
+            ``None``: one value.
     """
 
     flag: str
     help: str
     metavar: str | None = None
     words: Mapping[str, Any] | None = None
+    count: int | None = None
 
 
-def cli_flag(flag: str, help: str, *, metavar: str | None = None, words: Mapping[str, Any] | None = None) -> dict:
+def cli_flag(
+    flag: str,
+    help: str,
+    *,
+    metavar: str | None = None,
+    words: Mapping[str, Any] | None = None,
+    count: int | None = None,
+) -> dict:
     """The metadata of a dataclass field that the command line sets with ``flag`` (see :class:`CliFlag`)."""
-    return {CLI_FLAG: CliFlag(flag, help, metavar, words)}
+    return {CLI_FLAG: CliFlag(flag, help, metavar, words, count)}
 
 
 class Choice(str, Enum):

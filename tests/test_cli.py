@@ -324,3 +324,14 @@ def test_bad_options_of_the_new_methods_exit_2_with_one_sentence_and_write_nothi
     code = main(["run", "--preset", "smoke", "--rounds", "1", "--no-cache", "--json", str(out), *flags])
     err = capsys.readouterr().err
     assert code == 2 and words in err and "Traceback" not in err and not out.exists()
+
+
+def test_an_attack_window_from_the_command_line_and_the_attack_success_rate_in_the_table(tmp_path, capsys):
+    out = tmp_path / "out.json"
+    flags = ["--attack", "model_replacement", "--attack-rounds", "2", "2", "--mal-epochs", "1"]
+    assert main(["run", "--preset", "smoke", "--rounds", "2", "--no-cache", "--json", str(out), *flags]) == 0
+    assert "attack_success" in capsys.readouterr().out
+    assert all(0 <= record["attack_success"] <= 1 for record in json.loads(out.read_text()))
+    config = config_from_args(build_parser().parse_args(["run", "--attack", "ipm", "--attack-rounds", "3", "5"]))
+    assert config.attack.active_rounds == (3, 5)
+    assert main(["run", "--preset", "smoke", "--attack", "ipm", "--attack-rounds", "5", "3", "--no-cache"]) == 2

@@ -79,7 +79,12 @@ class AttackParams:
     attackers: int = field(
         default=1, metadata=cli_flag("--attackers", "f, how many agents attack (the last f; the paper: 1)", metavar="F")
     )
-    active_rounds: tuple[int, int] | None = None
+    active_rounds: tuple[int, int] | None = field(
+        default=None,
+        metadata=cli_flag(
+            "--attack-rounds", "the first and last round the attackers attack; honest outside", metavar="T", count=2
+        ),
+    )
     estimation: Estimation = field(
         default=Estimation.NONE,
         metadata=cli_flag("--estimation", "estimate the other agents' update from the previous round"),
