@@ -9,8 +9,11 @@ else. Inside, the agent
    same seeded stream a benign agent would use for that round,
 3. remembers what it received and sent, for the next estimate.
 
-The threat model is the paper's (§2): one agent, no access to the other
-agents' current updates, acting on the previous global state.
+The default threat model is the paper's (§2): one agent, no access to the
+other agents' current updates, acting on the previous global state. Every
+attack can also be carried out by f colluding agents (``attackers``) and
+limited to a window of rounds (``active_rounds``); the attacks that craft
+from the round's honest updates are in :mod:`~fedutils.attacks.tailored`.
 """
 
 from __future__ import annotations
