@@ -268,9 +268,9 @@ class Aggregator(RuleOptions):
         return 0
 
     def root_indices(self, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Which of the server's reserved examples (their ``labels``) the rule trains on, drawn with ``rng``;
-        only a rule that reserves some (:meth:`reserved_samples`) has any."""
-        raise NotImplementedError(f"{self.name} reserves no examples of the server's")
+        """Which of the server's reserved examples (their ``labels``) the rule trains on, drawn with ``rng``: none,
+        unless the rule reserves some (:meth:`reserved_samples`) and says which."""
+        return np.empty(0, dtype=np.int64)
 
     def minimum_updates(self) -> int:
         """The fewest updates for which the rule's assumption on n and f holds."""

@@ -3,9 +3,9 @@
 ALIE (Baruch et al. 2019), IPM (Xie et al. 2020), Min-Max and Min-Sum
 (Shejwalkar & Houmansadr 2021) are not trained: each is a function of the
 honest updates of the round, sent by all f attackers at once. The round has
-two phases: every agent computes its update (an attacker its own benign one,
-on its own data), then the attackers replace theirs with the crafted vector
-before the server sees any. What they craft from is the threat model
+two phases: every agent computes its update (an attacker that crafts from its
+own updates its benign one, on its own data), then the attackers replace
+theirs with the crafted vector before the server sees any. What they craft from is the threat model
 (:class:`Knowledge`):
 
 ``honest``
@@ -78,21 +78,25 @@ class TailoredAttack(AttackParams):
 
 
 class TailoredAgent(MaliciousAgent):
-    """An attacker of a :class:`TailoredAttack`: in the first phase it trains like an honest agent on its own
-    data (what it would have sent, and what it sees under ``knowledge = own``); in the second it sends the
-    crafted vector (:meth:`craft_from_round`)."""
+    """An attacker of a :class:`TailoredAttack`. In the first phase, under ``knowledge = own``, it trains like an
+    honest agent on its own data (what the colluders then craft from); under ``knowledge = honest`` it trains
+    nothing (what it would have sent is never used: a row of zeros holds its place). In the second phase it sends
+    the crafted vector (:meth:`craft_from_round`)."""
 
     params: TailoredAttack
     crafts_from_round = True
 
     def craft(self, global_params, estimate, others, generator) -> torch.Tensor:
+        if self.params.knowledge is Knowledge.HONEST:
+            return torch.zeros_like(global_params)
         return self.training.train_from(self.model, global_params, self.data, generator) - global_params
 
     def craft_from_round(self, honest: torch.Tensor, colluders: torch.Tensor) -> torch.Tensor:
-        """The crafted update, from this round's ``honest`` updates and the ``colluders``' own benign ones.
+        """The crafted update, from this round's ``honest`` updates and the ``colluders``' first-phase rows.
 
-        With the omniscient threat model and fewer than two honest updates in the round (partial participation),
-        the attackers see too little to craft from and send their benign updates' mean.
+        When the attackers see too few rows to craft from (fewer than two for an attack that needs a spread: an
+        omniscient round with one honest update under partial participation, or a lone colluder), they send the
+        mean of their first-phase rows: their benign updates under ``own``, no update (zeros) under ``honest``.
         """
         seen = honest if self.params.knowledge is Knowledge.HONEST else colluders
         if len(seen) < (2 if self.params.needs_spread else 1):
