@@ -19,7 +19,7 @@ from fedutils.options import cli_flag, require_non_negative_int
 SORTED_ROWS = 32
 """Up to this many updates the coordinate rules sort each coordinate's values (ties credited to the lower row,
 a stable order); beyond it they select the order statistics they need instead of sorting all n (a hundred of
-model A's updates: median 8.7 → 6.0 s, trimmed mean 11.8 → 5.6 s on two cores), the step the same up to the
+model A's updates: median 8.7 → 5.9 s, trimmed mean 11.8 → 7.8 s on two cores), the step the same up to the
 order of a float sum, ties credited to whichever row the selection names."""
 
 
